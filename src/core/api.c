@@ -1,0 +1,103 @@
+/*
+ * api.c - the public attention entry points: validate, then dispatch.
+ */
+#include "core/internal.h"
+#include "ref/ref.h"
+
+#include <string.h>
+
+attn_status attn_forward(const attn_tensor *out, const attn_tensor *lse, const attn_tensor *weights,
+                         const attn_tensor *q, const attn_tensor *k, const attn_tensor *v, const attn_options *opts)
+{
+    static const char fn[] = "attn_forward";
+    if (!out || !q || !k || !v)
+        return attn_fail(ATTN_ERR_MISUSE, "%s: %s is NULL", fn, !out ? "out" : !q ? "q" : !k ? "k" : "v");
+    attn_problem p;
+    attn_status st = attn_problem_init(&p, fn, out, lse, weights, q, k, v, opts);
+    if (st != ATTN_OK)
+        return st;
+    switch (p.kernel) {
+    case ATTN_KERNEL_AUTO:
+    case ATTN_KERNEL_REFERENCE:
+        return attn_forward_ref(&p);
+    default:
+        return attn_fail(ATTN_ERR_UNSUPPORTED, "%s: kernel %d is not available in this build", fn, (int)p.kernel);
+    }
+}
+
+attn_status attn_scores(const attn_tensor *scores, const attn_tensor *q, const attn_tensor *k,
+                        const attn_options *opts)
+{
+    static const char fn[] = "attn_scores";
+    if (!scores || !q || !k)
+        return attn_fail(ATTN_ERR_MISUSE, "%s: %s is NULL", fn, !scores ? "scores" : !q ? "q" : "k");
+    if (!attn_present(scores))
+        return attn_fail(ATTN_ERR_INVALID, "%s: scores is an absent tensor (rank 0)", fn);
+    attn_problem p;
+    attn_status st = attn_problem_init(&p, fn, NULL, NULL, scores, q, k, NULL, opts);
+    if (st != ATTN_OK)
+        return st;
+    return attn_scores_ref(&p);
+}
+
+/* View a (B, n) tensor as (B, 1, 1, n): one head, one position. */
+static attn_tensor as_b11n(const attn_tensor *t)
+{
+    attn_tensor r = *t;
+    r.rank = 4;
+    r.shape[0] = t->shape[0];
+    r.shape[1] = r.shape[2] = 1;
+    r.shape[3] = t->shape[1];
+    r.stride[0] = t->stride[0];
+    r.stride[1] = r.stride[2] = 0;
+    r.stride[3] = t->stride[1];
+    return r;
+}
+
+attn_status attn_pool(const attn_tensor *context, const attn_tensor *weights, const attn_tensor *x,
+                      const attn_tensor *query, const attn_tensor *w, const int64_t *lengths)
+{
+    static const char fn[] = "attn_pool";
+    attn_status st;
+    if ((st = attn_check_arg(context, fn, "context", ATTN_DT_FLOAT)) != ATTN_OK ||
+        (st = attn_check_arg(x, fn, "x", ATTN_DT_FLOAT)) != ATTN_OK ||
+        (st = attn_check_arg(query, fn, "query", ATTN_DT_FLOAT)) != ATTN_OK ||
+        (st = attn_check_arg(w, fn, "w", ATTN_DT_FLOAT)) != ATTN_OK)
+        return st;
+    if (attn_present(weights) && (st = attn_check_arg(weights, fn, "weights", ATTN_DT_FLOAT)) != ATTN_OK)
+        return st;
+    if (x->rank != 3)
+        return attn_fail(ATTN_ERR_INVALID, "%s: x must be (B, L, D), got rank %d", fn, x->rank);
+    int64_t B = x->shape[0], L = x->shape[1], D = x->shape[2];
+    if (query->rank != 2 || query->shape[0] != B)
+        return attn_fail(ATTN_ERR_INVALID, "%s: query must be (B=%lld, Dq), got rank %d with first size %lld", fn,
+                         (long long)B, query->rank, (long long)query->shape[0]);
+    if (context->rank != 2 || context->shape[0] != B || context->shape[1] != D)
+        return attn_fail(ATTN_ERR_INVALID, "%s: context must be (B=%lld, D=%lld), got rank %d (%lld, %lld)", fn,
+                         (long long)B, (long long)D, context->rank, (long long)context->shape[0],
+                         (long long)(context->rank > 1 ? context->shape[1] : -1));
+    if (attn_present(weights) && (weights->rank != 2 || weights->shape[0] != B || weights->shape[1] != L))
+        return attn_fail(ATTN_ERR_INVALID, "%s: weights must be (B=%lld, L=%lld), got rank %d (%lld, %lld)", fn,
+                         (long long)B, (long long)L, weights->rank, (long long)weights->shape[0],
+                         (long long)(weights->rank > 1 ? weights->shape[1] : -1));
+    attn_tensor kv = *x; /* (B, L, D) -> (B, 1, L, D) */
+    kv.rank = 4;
+    kv.shape[0] = B, kv.shape[1] = 1, kv.shape[2] = L, kv.shape[3] = D;
+    kv.stride[0] = x->stride[0], kv.stride[1] = 0, kv.stride[2] = x->stride[1], kv.stride[3] = x->stride[2];
+    attn_tensor q4 = as_b11n(query), out4 = as_b11n(context), w4;
+    if (attn_present(weights))
+        w4 = as_b11n(weights);
+    attn_options o;
+    memset(&o, 0, sizeof o);
+    o.score = ATTN_SCORE_BILINEAR;
+    o.bilinear_w = *w;
+    o.key_lengths = lengths;
+    o.kernel = ATTN_KERNEL_REFERENCE;
+    st = attn_forward(&out4, NULL, attn_present(weights) ? &w4 : NULL, &q4, &kv, &kv, &o);
+    if (st != ATTN_OK) { /* relabel the message for this function's arguments */
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", attn_errmsg());
+        return attn_fail(st, "%s (inside attn_pool, x as keys and values)", msg);
+    }
+    return ATTN_OK;
+}

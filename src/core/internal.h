@@ -1,0 +1,143 @@
+/*
+ * internal.h - what the parts of libattn share and users never see.
+ *
+ * Everything here is private: no ATTN_API, no promise of stability.
+ */
+#ifndef ATTN_INTERNAL_H
+#define ATTN_INTERNAL_H
+
+#include "attn.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+/* Always-on check of an internal invariant (never of user input: user input
+ * gets a status code).  A failure is a bug in attn. */
+#define ATTN_ASSERT(cond)                                                                        \
+    do {                                                                                         \
+        if (!(cond)) {                                                                           \
+            fprintf(stderr, "attn: internal error: %s:%d: %s\n", __FILE__, __LINE__, #cond);    \
+            abort();                                                                             \
+        }                                                                                        \
+    } while (0)
+
+#if defined(__GNUC__)
+#define ATTN_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define ATTN_PRINTF(a, b)
+#endif
+
+/* Record the message of a failure on this thread and return `status`, so that
+ * a check reads `return attn_fail(ATTN_ERR_INVALID, "q has rank %d", r);`. */
+attn_status attn_fail(attn_status status, const char *fmt, ...) ATTN_PRINTF(2, 3);
+
+/* Checked int64 arithmetic: false on overflow. */
+static inline bool attn_mul_ok(int64_t a, int64_t b, int64_t *r) { return !__builtin_mul_overflow(a, b, r); }
+static inline bool attn_add_ok(int64_t a, int64_t b, int64_t *r) { return !__builtin_add_overflow(a, b, r); }
+
+/* Allocation that fails with a message instead of returning silently.
+ * 64-byte aligned, so vector kernels may use aligned loads on scratch.
+ * Free with attn_free.  `what` names the buffer in the message. */
+void *attn_alloc(size_t bytes, const char *what);
+
+/* Read element `off` (in elements) of data of dtype f32/f64/bool as double. */
+static inline double attn_load(const void *data, attn_dtype dtype, int64_t off)
+{
+    switch (dtype) {
+    case ATTN_F32: return (double)((const float *)data)[off];
+    case ATTN_F64: return ((const double *)data)[off];
+    case ATTN_BOOL: return ((const unsigned char *)data)[off] ? 1.0 : 0.0;
+    }
+    return 0.0;
+}
+
+/* Store x at element `off` of data of dtype f32 or f64 (f32 rounds). */
+static inline void attn_store(void *data, attn_dtype dtype, int64_t off, double x)
+{
+    if (dtype == ATTN_F32)
+        ((float *)data)[off] = (float)x;
+    else
+        ((double *)data)[off] = x;
+}
+
+/* A tensor read as exactly four dimensions: lower ranks are padded on the
+ * left with size 1, stride 0.  Element (a, b, c, d) is at
+ * a*st[0] + b*st[1] + c*st[2] + d*st[3]. */
+typedef struct attn_view4 {
+    void *data;
+    attn_dtype dtype;
+    int64_t n[4];
+    int64_t st[4];
+} attn_view4;
+
+attn_view4 attn_view4_of(const attn_tensor *t);
+
+static inline int64_t attn_off4(const attn_view4 *v, int64_t a, int64_t b, int64_t c, int64_t d)
+{
+    return a * v->st[0] + b * v->st[1] + c * v->st[2] + d * v->st[3];
+}
+
+/* Validate `t` (attn_tensor_check) and that its dtype is allowed by the mask
+ * of (1 << dtype) bits in `dtypes`.  `fn` and `name` label the message. */
+attn_status attn_check_arg(const attn_tensor *t, const char *fn, const char *name, unsigned dtypes);
+
+#define ATTN_DT(d) (1u << (d))
+#define ATTN_DT_FLOAT (ATTN_DT(ATTN_F32) | ATTN_DT(ATTN_F64))
+
+/* Is t given (an optional tensor)? */
+static inline bool attn_present(const attn_tensor *t) { return t != NULL && t->rank != 0; }
+
+/* Everything an attention call needs, checked once and shared by the
+ * reference and the fast kernels. */
+typedef struct attn_problem {
+    attn_view4 q, k, v, out, lse, weights, mask, bias; /* lse: n = {B, Hq, Lq, 1} */
+    bool has_lse, has_weights, has_mask, has_bias;
+    int64_t B, Hq, Hkv, Lq, Lk, Dq, Dk, Dv;
+    int64_t group; /* Hq / Hkv */
+    attn_score score;
+    double scale; /* resolved: never 0 */
+    attn_causal causal;
+    bool window;
+    int64_t window_left, window_right;
+    const int64_t *key_lengths;
+    int64_t num_seqs;
+    const int64_t *cu_q, *cu_k;
+    const float *alibi;
+    double softcap;
+    double dropout_p;
+    uint64_t dropout_seed;
+    attn_view4 bilinear_w; /* (1, Hw, Dq, Dk), Hw = 1 or Hq */
+    attn_view4 add_wq, add_wk, add_v; /* (1,1,A,Dq), (1,1,A,Dk), (1,1,1,A) */
+    int64_t add_a;
+    int threads;
+    attn_kernel kernel;
+} attn_problem;
+
+/* Check every argument of an attention call and fill *p.  `fn` names the
+ * public function in messages.  out and lse/weights may be NULL when the
+ * caller wants none (attn_scores passes its scores as `weights`). */
+attn_status attn_problem_init(attn_problem *p, const char *fn, const attn_tensor *out, const attn_tensor *lse,
+                              const attn_tensor *weights, const attn_tensor *q, const attn_tensor *k,
+                              const attn_tensor *v, const attn_options *opts);
+
+/* The key/value head a query head reads. */
+static inline int64_t attn_kv_head(const attn_problem *p, int64_t h) { return h / p->group; }
+
+/* The sequence geometry of query row i of batch b: keys [*k0, *k1) may be
+ * visible, and *off is the diagonal alignment (key index relative to k0 of
+ * the diagonal for the row's first query, see attn.h).  *i_local is i's index
+ * inside its sequence.  Rows outside every sequence (cannot happen after
+ * validation) get an empty range. */
+void attn_row_geometry(const attn_problem *p, int64_t b, int64_t i, int64_t *k0, int64_t *k1, int64_t *i_local,
+                       int64_t *off);
+
+/* Is key j (absolute index) hidden for query row i of batch b / head h, by
+ * causal, window, key lengths, sequence bounds or the boolean mask?  (The
+ * bias and -inf scores are handled where scores are computed.) */
+bool attn_key_hidden(const attn_problem *p, int64_t b, int64_t h, int64_t i, int64_t j);
+
+/* Threads for this problem (opts->threads or the global default). */
+int attn_resolve_threads(int requested);
+
+#endif /* ATTN_INTERNAL_H */

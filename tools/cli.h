@@ -1,0 +1,17 @@
+/*
+ * cli.h - what the attn tool's commands share.  The tool includes only the
+ * public header attn.h from the library.
+ */
+#ifndef ATTN_CLI_H
+#define ATTN_CLI_H
+
+#include "attn.h"
+
+/* Each command: argv[0] is the command's name; returns the exit status
+ * (0 ok, 1 error, 2 usage error).  Errors print one line on stderr starting
+ * "attn: error:". */
+int attn_cmd_explain(int argc, char **argv);
+int attn_cmd_run(int argc, char **argv);
+int attn_cmd_bench(int argc, char **argv);
+
+#endif
