@@ -332,6 +332,14 @@ ATTN_API attn_status attn_npy_serialize(const attn_tensor *t, void **bytes, size
  * untouched and no temporary file remains. */
 ATTN_API attn_status attn_npy_save(const char *path, const attn_tensor *t);
 
+/* ------------------------------------------------------------------------
+ * Backward pass, kernels and CPU dispatch  (issue 3 adds its API below)
+ * ------------------------------------------------------------------------ */
+
+/* ------------------------------------------------------------------------
+ * Layers, losses, optimizers  (issue 4 adds its API below)
+ * ------------------------------------------------------------------------ */
+
 #ifdef __cplusplus
 }
 #endif
