@@ -336,6 +336,35 @@ ATTN_API attn_status attn_npy_save(const char *path, const attn_tensor *t);
  * Backward pass, kernels and CPU dispatch  (issue 3 adds its API below)
  * ------------------------------------------------------------------------ */
 
+/* Attention backward: the gradients of a loss with respect to q, k and v,
+ * given its gradient dout with respect to out.
+ *   dq       same shape as q (B, Hq, Lq, Dq), f32 or f64, overwritten.  Required.
+ *   dk, dv   same shapes as k (B, Hkv, Lk, Dk) and v (B, Hkv, Lk, Dv),
+ *            overwritten.  Required.  Under GQA/MQA the gradient of a key/value
+ *            head is the sum over the query heads that read it.
+ *   dout     (B, Hq, Lq, Dv), the gradient of the loss with respect to out.
+ *   q, k, v  the forward's inputs, read only.
+ *   out, lse the forward's outputs for these inputs and opts (lse is
+ *            required: attn_forward writes it when asked).
+ *   opts     the options the forward ran with (NULL = defaults): the same
+ *            masks, bias, dropout seed and p give the same weights.
+ * With P the softmax weights, Z the dropout factors (0 or 1/(1-p)) and
+ * s_ij the score before the soft-cap:
+ *   dV = (P*Z)^T dO,  dP = Z * (dO V^T),  dS = P * (dP - rowsum(dO * O)),
+ *   dS *= 1 - tanh^2(s/c) (soft-cap),  dQ = scale dS K,  dK = scale dS^T Q.
+ * The bias and ALiBi are constants (no gradient is returned for them).  Rows
+ * with no visible key and hidden keys get zero gradient; a hidden key's K or
+ * V is never read into a visible result, even if NaN.  The scores are
+ * recomputed tile by tile: no Lq x Lk storage (except by the reference).
+ * Supports the scaled_dot and dot scores; others return ATTN_ERR_UNSUPPORTED.
+ * Deterministic: bitwise repeatable for a fixed kernel and thread count.
+ * Errors as attn_forward; outputs possibly partly written on failure. */
+ATTN_API attn_status attn_backward(const attn_tensor *dq, const attn_tensor *dk, const attn_tensor *dv,
+                                   const attn_tensor *dout, const attn_tensor *q, const attn_tensor *k,
+                                   const attn_tensor *v, const attn_tensor *out, const attn_tensor *lse,
+                                   const attn_options *opts);
+
+
 /* ------------------------------------------------------------------------
  * Layers, losses, optimizers  (issue 4 adds its API below)
  * ------------------------------------------------------------------------ */

@@ -25,6 +25,23 @@ attn_status attn_forward(const attn_tensor *out, const attn_tensor *lse, const a
     }
 }
 
+attn_status attn_backward(const attn_tensor *dq, const attn_tensor *dk, const attn_tensor *dv, const attn_tensor *dout,
+                          const attn_tensor *q, const attn_tensor *k, const attn_tensor *v, const attn_tensor *out,
+                          const attn_tensor *lse, const attn_options *opts)
+{
+    static const char fn[] = "attn_backward";
+    const attn_tensor *args[] = {dq, dk, dv, dout, q, k, v, out, lse};
+    static const char *names[] = {"dq", "dk", "dv", "dout", "q", "k", "v", "out", "lse"};
+    for (int a = 0; a < 9; a++)
+        if (!args[a])
+            return attn_fail(ATTN_ERR_MISUSE, "%s: %s is NULL", fn, names[a]);
+    attn_problem p;
+    attn_status st = attn_problem_init_backward(&p, fn, dq, dk, dv, dout, q, k, v, out, lse, opts);
+    if (st != ATTN_OK)
+        return st;
+    return attn_backward_ref(&p);
+}
+
 attn_status attn_scores(const attn_tensor *scores, const attn_tensor *q, const attn_tensor *k,
                         const attn_options *opts)
 {

@@ -112,6 +112,9 @@ typedef struct attn_problem {
     int64_t add_a;
     int threads;
     attn_kernel kernel;
+    /* backward only (attn_problem_init_backward): out and lse are inputs */
+    attn_view4 dq, dk, dv, dout;
+    bool backward;
 } attn_problem;
 
 /* Check every argument of an attention call and fill *p.  `fn` names the
@@ -120,6 +123,14 @@ typedef struct attn_problem {
 attn_status attn_problem_init(attn_problem *p, const char *fn, const attn_tensor *out, const attn_tensor *lse,
                               const attn_tensor *weights, const attn_tensor *q, const attn_tensor *k,
                               const attn_tensor *v, const attn_options *opts);
+
+/* The same for attn_backward: q, k, v, out, lse, dout are inputs (out and
+ * lse shaped as the forward writes them, any strides), dq, dk, dv outputs of
+ * the shapes of q, k, v.  Sets p->backward. */
+attn_status attn_problem_init_backward(attn_problem *p, const char *fn, const attn_tensor *dq, const attn_tensor *dk,
+                                       const attn_tensor *dv, const attn_tensor *dout, const attn_tensor *q,
+                                       const attn_tensor *k, const attn_tensor *v, const attn_tensor *out,
+                                       const attn_tensor *lse, const attn_options *opts);
 
 /* The key/value head a query head reads. */
 static inline int64_t attn_kv_head(const attn_problem *p, int64_t h) { return h / p->group; }

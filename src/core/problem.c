@@ -321,6 +321,66 @@ attn_status attn_problem_init(attn_problem *p, const char *fn, const attn_tensor
     return ATTN_OK;
 }
 
+/* An input that must have exactly the shape `want` (right-aligned like
+ * check_output) but may have any strides, broadcasting included. */
+static attn_status check_input_shape(const attn_tensor *t, const char *fn, const char *name, const int64_t want[4],
+                                     int want_rank)
+{
+    attn_status st = attn_check_arg(t, fn, name, ATTN_DT_FLOAT);
+    if (st != ATTN_OK)
+        return st;
+    char have_s[160], want_s[160];
+    shape_str(have_s, sizeof have_s, t->rank, t->shape);
+    shape_str(want_s, sizeof want_s, want_rank, want + 4 - want_rank);
+    int pad = 4 - t->rank;
+    if (t->rank > want_rank)
+        return attn_fail(ATTN_ERR_INVALID, "%s: %s has shape %s, expected %s", fn, name, have_s, want_s);
+    for (int d = 0; d < 4; d++)
+        if ((d < pad ? 1 : t->shape[d - pad]) != want[d])
+            return attn_fail(ATTN_ERR_INVALID, "%s: %s has shape %s, expected %s", fn, name, have_s, want_s);
+    return ATTN_OK;
+}
+
+attn_status attn_problem_init_backward(attn_problem *p, const char *fn, const attn_tensor *dq, const attn_tensor *dk,
+                                       const attn_tensor *dv, const attn_tensor *dout, const attn_tensor *q,
+                                       const attn_tensor *k, const attn_tensor *v, const attn_tensor *out,
+                                       const attn_tensor *lse, const attn_options *opts)
+{
+    /* q, k, v and the options as for the forward, with out as given */
+    attn_status st = attn_problem_init(p, fn, NULL, NULL, NULL, q, k, v, opts);
+    if (st != ATTN_OK)
+        return st;
+    int64_t want_o[4] = {p->B, p->Hq, p->Lq, p->Dv};
+    if ((st = check_input_shape(out, fn, "out", want_o, 4)) != ATTN_OK ||
+        (st = check_input_shape(dout, fn, "dout", want_o, 4)) != ATTN_OK)
+        return st;
+    p->out = attn_view4_of(out);
+    p->dout = attn_view4_of(dout);
+    int64_t want_l[4] = {1, p->B, p->Hq, p->Lq};
+    if ((st = check_input_shape(lse, fn, "lse", want_l, 3)) != ATTN_OK)
+        return st;
+    attn_view4 l = attn_view4_of(lse); /* (1, B, Hq, Lq) -> (B, Hq, Lq, 1) */
+    p->lse.data = l.data;
+    p->lse.dtype = l.dtype;
+    for (int d = 0; d < 3; d++) {
+        p->lse.n[d] = l.n[d + 1];
+        p->lse.st[d] = l.st[d + 1];
+    }
+    p->lse.n[3] = 1;
+    p->has_lse = true;
+    int64_t want_q[4] = {p->B, p->Hq, p->Lq, p->Dq}, want_k[4] = {p->B, p->Hkv, p->Lk, p->Dk},
+            want_v[4] = {p->B, p->Hkv, p->Lk, p->Dv};
+    if ((st = check_output(dq, fn, "dq", want_q, 4)) != ATTN_OK ||
+        (st = check_output(dk, fn, "dk", want_k, 4)) != ATTN_OK ||
+        (st = check_output(dv, fn, "dv", want_v, 4)) != ATTN_OK)
+        return st;
+    p->dq = attn_view4_of(dq);
+    p->dk = attn_view4_of(dk);
+    p->dv = attn_view4_of(dv);
+    p->backward = true;
+    return ATTN_OK;
+}
+
 void attn_row_geometry(const attn_problem *p, int64_t b, int64_t i, int64_t *k0, int64_t *k1, int64_t *i_local,
                        int64_t *off)
 {

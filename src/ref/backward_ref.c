@@ -1,0 +1,186 @@
+/*
+ * backward_ref.c - the reference attention backward: readable, in double.
+ *
+ * The oracle for the fast backward kernels.  It differentiates the forward
+ * of forward_ref.c, recomputing the scores row by row.  For each batch b,
+ * key/value head hk, query head h reading hk and query i, with
+ * z_ij the dropout factor (0 or 1/(1-p)) and t_ij the score before the
+ * soft-cap:
+ *
+ *     o_i   = sum_j p_ij z_ij v_j                 forward step 8
+ *     dv_j += p_ij z_ij do_i                       dV = (P*Z)^T dO
+ *     dp_ij = z_ij (do_i . v_j)                    dP = Z * (dO V^T)
+ *     ds_ij = p_ij (dp_ij - do_i . o_i)            softmax: sum_k p_ik dp_ik = do_i . o_i
+ *     ds_ij *= 1 - tanh^2(t_ij / c)                soft-cap s = c tanh(t / c)
+ *     dq_i += scale ds_ij k_j                      t = scale q_i . k_j
+ *     dk_j += scale ds_ij q_i
+ *
+ * ALiBi and the bias are constants added to the scores: they pass ds
+ * through unchanged.  Hidden keys and rows with no visible key get zero.
+ *
+ * p_ij is recomputed here from the scores in double (the given lse is
+ * checked for shape only): the oracle does not inherit the rounding of an
+ * f32 forward.  o_i is the given out, as the fast kernels use it.
+ *
+ * Work is split over (b, hk) pairs; one thread owns the dK/dV of its pair
+ * and sums its query heads in order, so the result does not depend on the
+ * thread count.
+ */
+#include "core/dropout.h"
+#include "core/internal.h"
+#include "ref/ref.h"
+
+#include <math.h>
+#include <omp.h>
+#include <string.h>
+
+static double elem(const attn_view4 *t, int64_t a, int64_t b, int64_t c, int64_t d)
+{
+    return attn_load(t->data, t->dtype, attn_off4(t, a, b, c, d));
+}
+
+/* Per-thread scratch. */
+typedef struct bwd_scratch {
+    double *dk, *dv; /* (Lk, Dk), (Lk, Dv): the pair's accumulators */
+    double *s;       /* (Lk) final scores, -inf when hidden */
+    double *t;       /* (Lk) scores before the soft-cap (scaled) */
+    double *qrow;    /* (Dq) */
+    double *dorow;   /* (Dv) */
+    double *dqrow;   /* (Dq) */
+} bwd_scratch;
+
+/* Steps 1-5 of the forward for row i (scaled_dot/dot scores only).  Returns
+ * the number of visible keys. */
+static int64_t row_scores(const attn_problem *p, bwd_scratch *w, int64_t b, int64_t h, int64_t i)
+{
+    int64_t hk = attn_kv_head(p, h), visible = 0;
+    int64_t k0, k1, il, off;
+    attn_row_geometry(p, b, i, &k0, &k1, &il, &off);
+    for (int64_t j = 0; j < p->Lk; j++) {
+        w->s[j] = -INFINITY;
+        if (attn_key_hidden(p, b, h, i, j))
+            continue;
+        double s = 0;
+        for (int64_t d = 0; d < p->Dk; d++)
+            s += w->qrow[d] * elem(&p->k, b, hk, j, d);
+        s *= p->scale;
+        w->t[j] = s;
+        if (p->softcap > 0)
+            s = p->softcap * tanh(s / p->softcap);
+        if (p->alibi)
+            s -= (double)p->alibi[h] * fabs((double)(il + off - (j - k0)));
+        if (p->has_bias)
+            s += elem(&p->bias, b, h, i, j);
+        if (s == -INFINITY)
+            continue;
+        w->s[j] = s;
+        visible++;
+    }
+    return visible;
+}
+
+/* One query row's contribution: dq_i (stored), and dk/dv accumulated. */
+static void row_backward(const attn_problem *p, bwd_scratch *w, int64_t b, int64_t h, int64_t i)
+{
+    int64_t hk = attn_kv_head(p, h);
+    for (int64_t d = 0; d < p->Dq; d++) {
+        w->qrow[d] = elem(&p->q, b, h, i, d);
+        w->dqrow[d] = 0;
+    }
+    int64_t visible = row_scores(p, w, b, h, i);
+    if (visible > 0) {
+        double m = -INFINITY;
+        for (int64_t j = 0; j < p->Lk; j++)
+            if (w->s[j] > m || isnan(w->s[j]))
+                m = isnan(m) ? m : w->s[j];
+        double l = 0;
+        for (int64_t j = 0; j < p->Lk; j++)
+            if (w->s[j] != -INFINITY)
+                l += exp(w->s[j] - m);
+        double di = 0; /* do_i . o_i */
+        for (int64_t d = 0; d < p->Dv; d++) {
+            w->dorow[d] = elem(&p->dout, b, h, i, d);
+            di += w->dorow[d] * elem(&p->out, b, h, i, d);
+        }
+        uint64_t drow = attn_dropout_row(p->dropout_seed, b, h, i);
+        uint32_t threshold = attn_dropout_threshold(p->dropout_p);
+        double keep_scale = 1.0 / (1.0 - p->dropout_p);
+        for (int64_t j = 0; j < p->Lk; j++) {
+            if (w->s[j] == -INFINITY)
+                continue;
+            double pij = exp(w->s[j] - m) / l;
+            double z = 1.0;
+            if (p->dropout_p > 0)
+                z = (attn_dropout_bits(drow, j) >> 8) >= threshold ? keep_scale : 0.0;
+            double dpij = 0;
+            for (int64_t d = 0; d < p->Dv; d++) {
+                if (z != 0)
+                    w->dv[j * p->Dv + d] += pij * z * w->dorow[d];
+                dpij += w->dorow[d] * elem(&p->v, b, hk, j, d);
+            }
+            dpij *= z;
+            double ds = pij * (dpij - di);
+            if (p->softcap > 0) {
+                double th = tanh(w->t[j] / p->softcap);
+                ds *= 1.0 - th * th;
+            }
+            ds *= p->scale;
+            for (int64_t d = 0; d < p->Dk; d++) {
+                w->dqrow[d] += ds * elem(&p->k, b, hk, j, d);
+                w->dk[j * p->Dk + d] += ds * w->qrow[d];
+            }
+        }
+    }
+    for (int64_t d = 0; d < p->Dq; d++)
+        attn_store(p->dq.data, p->dq.dtype, attn_off4(&p->dq, b, h, i, d), w->dqrow[d]);
+}
+
+attn_status attn_backward_ref(const attn_problem *p)
+{
+    if (p->score != ATTN_SCORE_SCALED_DOT && p->score != ATTN_SCORE_DOT)
+        return attn_fail(ATTN_ERR_UNSUPPORTED,
+                         "attn_backward: the %s score has no backward; only scaled_dot and dot are differentiated",
+                         attn_score_name(p->score));
+    int64_t per_thread = 0, kv = 0;
+    if (!attn_mul_ok(p->Lk, p->Dk + p->Dv, &kv) || !attn_add_ok(kv, 2 * p->Lk + 2 * p->Dq + p->Dv + 8, &per_thread) ||
+        (uint64_t)per_thread > SIZE_MAX / 8 / 4096)
+        return attn_fail(ATTN_ERR_OVERFLOW, "attn_backward: reference scratch of Lk=%lld x %lld overflows",
+                         (long long)p->Lk, (long long)(p->Dk + p->Dv));
+    int64_t pairs = p->B * p->Hkv;
+    int threads = p->threads;
+    if (pairs < threads)
+        threads = pairs > 0 ? (int)pairs : 1;
+    double *scratch = attn_alloc((size_t)per_thread * (size_t)threads * sizeof(double), "backward scratch");
+    if (!scratch)
+        return ATTN_ERR_NOMEM;
+
+#pragma omp parallel num_threads(threads)
+    {
+        double *base = scratch + (size_t)omp_get_thread_num() * (size_t)per_thread;
+        bwd_scratch w = {
+            .dk = base,
+            .dv = base + p->Lk * p->Dk,
+            .s = base + kv,
+            .t = base + kv + p->Lk,
+            .qrow = base + kv + 2 * p->Lk,
+            .dqrow = base + kv + 2 * p->Lk + p->Dq,
+            .dorow = base + kv + 2 * p->Lk + 2 * p->Dq,
+        };
+#pragma omp for schedule(static)
+        for (int64_t pair = 0; pair < pairs; pair++) {
+            int64_t b = pair / p->Hkv, hk = pair % p->Hkv;
+            memset(w.dk, 0, (size_t)kv * sizeof(double));
+            for (int64_t h = hk * p->group; h < (hk + 1) * p->group; h++)
+                for (int64_t i = 0; i < p->Lq; i++)
+                    row_backward(p, &w, b, h, i);
+            for (int64_t j = 0; j < p->Lk; j++) {
+                for (int64_t d = 0; d < p->Dk; d++)
+                    attn_store(p->dk.data, p->dk.dtype, attn_off4(&p->dk, b, hk, j, d), w.dk[j * p->Dk + d]);
+                for (int64_t d = 0; d < p->Dv; d++)
+                    attn_store(p->dv.data, p->dv.dtype, attn_off4(&p->dv, b, hk, j, d), w.dv[j * p->Dv + d]);
+            }
+        }
+    }
+    attn_free(scratch);
+    return ATTN_OK;
+}
