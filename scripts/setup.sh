@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# setup.sh - install what attn needs to build and test on a fresh Debian 12
+# machine, and nothing when it is already there.  Idempotent.
+#
+#   scripts/setup.sh          build tools (compiler, CMake, OpenMP, pkg-config)
+#   scripts/setup.sh --python also a virtual environment .venv with NumPy, for
+#                             the cross-checks in tests/ (skipped, with a note,
+#                             when PyPI cannot be reached)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages: command to look for -> package that provides it.
+need=()
+command -v cc >/dev/null 2>&1 || need+=(build-essential)
+command -v make >/dev/null 2>&1 || need+=(make)
+command -v cmake >/dev/null 2>&1 || need+=(cmake)
+command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
+command -v python3 >/dev/null 2>&1 || need+=(python3 python3-venv)
+# Libraries the tool will use (cairo, jansson) are added here with the
+# features that need them: for each, `pkg-config --exists MOD || need+=(PKG)`.
+
+if [ ${#need[@]} -gt 0 ]; then
+  echo "setup: installing ${need[*]}"
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+if [ "${1:-}" = "--python" ]; then
+  if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import numpy' 2>/dev/null; then
+    echo "setup: creating .venv with numpy for the cross-checks"
+    if ! { python3 -m venv .venv && .venv/bin/pip install -q numpy; }; then
+      echo "setup: note: could not create .venv with numpy; the NumPy cross-checks will be skipped"
+    fi
+  fi
+fi

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# run.sh BUILD_DIR - the NumPy cross-checks, with the project's .venv.
+set -uo pipefail
+build=$(cd "$1" && pwd)
+cd "$(dirname "$0")/../.."
+py=.venv/bin/python
+if [ ! -x "$py" ] || ! "$py" -c 'import numpy' 2>/dev/null; then
+  echo "python cross-checks: skipped (numpy not installed in .venv)"
+  exit 0
+fi
+pass=0 fail=0
+for t in tests/*_crosscheck.py; do
+  [ -e "$t" ] || continue
+  if "$py" "$t" "$build"; then pass=$((pass+1)); else echo "FAIL: $t"; fail=$((fail+1)); fi
+done
+echo "python cross-checks: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
