@@ -369,6 +369,367 @@ ATTN_API attn_status attn_backward(const attn_tensor *dq, const attn_tensor *dk,
  * Layers, losses, optimizers  (issue 4 adds its API below)
  * ------------------------------------------------------------------------ */
 
+/*
+ * Conventions of this section (layers, losses, optimizers)
+ *   - Activations are flat, contiguous, row-major float arrays: a batch of
+ *     sequences is (B, T, C) with C fastest; N = B * T rows.  A linear map's
+ *     weight is (OC, C) as in PyTorch: out = inp @ w^T + b.
+ *   - *_forward overwrites its outputs.  *_backward ACCUMULATES (+=) into
+ *     every gradient it is given, so gradients from several uses add up and
+ *     must be zeroed by the caller (attn_model_zero_grad) before a step.  A
+ *     NULL gradient pointer means "not wanted" unless a comment says otherwise.
+ *   - Arithmetic: f32 storage; matrix products accumulate in float in a fixed
+ *     order (each output element is summed over k = 0..K-1 by one thread), so
+ *     results do not depend on the thread count at all; row statistics
+ *     (layer norm, softmax, losses, norms) accumulate in double.
+ *   - Failure: ATTN_ERR_MISUSE for a NULL required pointer, ATTN_ERR_INVALID
+ *     for negative or inconsistent sizes and out-of-range values (the message
+ *     names them), ATTN_ERR_OVERFLOW for sizes whose product overflows,
+ *     ATTN_ERR_NOMEM when scratch memory cannot be had.  Outputs are then
+ *     unspecified (gradients possibly partly accumulated); inputs untouched.
+ *   - Seeds: initialisation and dropout draw from counter-based hashes of
+ *     (seed, tensor, element), so a run is bitwise repeatable for a fixed seed,
+ *     whatever the thread count.
+ */
+
+/* ---- The parameter arena ------------------------------------------------
+ * A model is a table of named parameter tensors living in ONE allocation
+ * (llm.c style): params, grads and the optimizer's two state arrays, each
+ * `count` floats in the same layout.  Layers are declared first (each records
+ * its tensors and keeps their offsets), then attn_model_alloc allocates and
+ * initialises everything at once. */
+
+#define ATTN_PARAM_NAME_MAX 64
+
+typedef enum attn_init {
+    ATTN_INIT_ZEROS = 0,
+    ATTN_INIT_ONES = 1,
+    ATTN_INIT_UNIFORM = 2, /* U(-scale, scale) */
+    ATTN_INIT_NORMAL = 3   /* N(0, scale^2) */
+} attn_init;
+
+typedef struct attn_param_info {
+    char name[ATTN_PARAM_NAME_MAX]; /* "enc.0.attn.wq" */
+    int rank;
+    int64_t shape[ATTN_MAX_RANK];
+    int64_t offset; /* in floats, into params / grads / opt_m / opt_v */
+    int64_t numel;
+    attn_init init;
+    double init_scale;
+} attn_param_info;
+
+typedef struct attn_model {
+    attn_param_info *table; /* n_tensors entries, in declaration order */
+    int64_t n_tensors, cap_tensors;
+    int64_t count;          /* floats per array */
+    float *params;          /* NULL until attn_model_alloc */
+    float *grads;
+    float *opt_m;           /* optimizer state: SGD momentum / Adam first moment */
+    float *opt_v;           /* Adam second moment */
+    int64_t step;           /* optimizer steps taken (Adam's bias correction) */
+} attn_model;
+
+/* Start an empty model (no allocation).  Cannot fail. */
+ATTN_API void attn_model_init(attn_model *m);
+/* Free everything the model owns and reset it to empty.  Harmless on an
+ * empty model or NULL. */
+ATTN_API void attn_model_free(attn_model *m);
+
+/* Declare one parameter tensor of rank 1..4.  *offset receives its position
+ * in the arrays.  Fails with ATTN_ERR_MISUSE after attn_model_alloc, with
+ * ATTN_ERR_INVALID for a bad shape, a name of ATTN_PARAM_NAME_MAX chars or
+ * more, or a name already declared. */
+ATTN_API attn_status attn_model_add(attn_model *m, const char *name, int rank, const int64_t *shape,
+                                    attn_init init, double init_scale, int64_t *offset);
+
+/* Allocate params, grads, opt_m and opt_v (one allocation, 4 * count floats),
+ * initialise params from `seed` as each tensor's declaration says, and zero
+ * the rest.  Element e of tensor t depends only on (seed, t, e).  On failure
+ * the model is unchanged. */
+ATTN_API attn_status attn_model_alloc(attn_model *m, uint64_t seed);
+
+/* grads = 0.  Cannot fail. */
+ATTN_API void attn_model_zero_grad(attn_model *m);
+
+/* The table entry named `name`, or NULL. */
+ATTN_API const attn_param_info *attn_model_find(const attn_model *m, const char *name);
+
+/* ---- Elementwise and per-row layers ------------------------------------- */
+
+/* Linear: out (N, OC) = inp (N, C) @ w (OC, C)^T + b (OC); b NULL = no bias.
+ * Backward: dinp (N, C) += dout @ w; dw (OC, C) += dout^T @ inp;
+ * db (OC) += sum_n dout.  Any of dinp, dw, db may be NULL. */
+ATTN_API attn_status attn_linear_forward(float *out, const float *inp, const float *w, const float *b,
+                                         int64_t N, int64_t C, int64_t OC);
+ATTN_API attn_status attn_linear_backward(float *dinp, float *dw, float *db, const float *dout,
+                                          const float *inp, const float *w, int64_t N, int64_t C, int64_t OC);
+
+/* Embedding: out (N, C) row n = table (V, C) row ids[n].  Backward:
+ * dtable row ids[n] += dout row n.  ATTN_ERR_INVALID when an id is outside
+ * [0, V) (forward and backward check; nothing is written past the check). */
+ATTN_API attn_status attn_embedding_forward(float *out, const int64_t *ids, const float *table, int64_t N,
+                                            int64_t C, int64_t V);
+ATTN_API attn_status attn_embedding_backward(float *dtable, const float *dout, const int64_t *ids, int64_t N,
+                                             int64_t C, int64_t V);
+
+/* Positional encodings on x (B, T, C), position t = pos0 + row index in the
+ * sequence.  out may equal inp (in place).
+ * Sinusoidal (Vaswani et al.; the seeds' tutorial):
+ *   out[b,t,2i] = inp + sin(t / 10000^(2i/C)),  out[b,t,2i+1] = inp + cos(same angle).
+ * Learned: out[b,t,:] = inp[b,t,:] + table[t,:], table (Tmax, C), pos0 + T <= Tmax.
+ * Backward: dinp += dout (either may be NULL for learned); dtable[t] += sum_b dout[b,t]. */
+ATTN_API attn_status attn_posenc_sinusoidal_forward(float *out, const float *inp, int64_t B, int64_t T,
+                                                    int64_t C, int64_t pos0);
+ATTN_API attn_status attn_posenc_sinusoidal_backward(float *dinp, const float *dout, int64_t B, int64_t T,
+                                                     int64_t C);
+ATTN_API attn_status attn_posenc_learned_forward(float *out, const float *inp, const float *table, int64_t B,
+                                                 int64_t T, int64_t C, int64_t pos0, int64_t Tmax);
+ATTN_API attn_status attn_posenc_learned_backward(float *dinp, float *dtable, const float *dout, int64_t B,
+                                                  int64_t T, int64_t C, int64_t pos0, int64_t Tmax);
+
+/* Rotary position embedding (RoFormer) on x (B, T, H, D), D even, pairs of
+ * ADJACENT channels (2i, 2i+1) rotated by the angle t * base^(-2i/D),
+ * t = pos0 + row index (base 0 = 10000):
+ *   out[2i]   = x[2i] cos - x[2i+1] sin,   out[2i+1] = x[2i] sin + x[2i+1] cos.
+ * out may equal inp.  Backward applies the inverse rotation: dinp += R^T dout. */
+ATTN_API attn_status attn_rope_forward(float *out, const float *inp, int64_t B, int64_t T, int64_t H,
+                                       int64_t D, int64_t pos0, double base);
+ATTN_API attn_status attn_rope_backward(float *dinp, const float *dout, int64_t B, int64_t T, int64_t H,
+                                        int64_t D, int64_t pos0, double base);
+
+/* Layer norm over the last dimension of inp (N, C), statistics in double:
+ *   out = (inp - mean) * rstd * w + b,  rstd = 1 / sqrt(var + eps) (biased var).
+ * mean, rstd (N) are written for the backward (required).  w, b (C) required.
+ * Backward: dinp (N, C) +=, dw, db (C) +=; dinp, dw, db may be NULL. */
+ATTN_API attn_status attn_layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
+                                            const float *w, const float *b, int64_t N, int64_t C, double eps);
+ATTN_API attn_status attn_layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
+                                             const float *inp, const float *w, const float *mean,
+                                             const float *rstd, int64_t N, int64_t C);
+
+/* Activations over n elements; out may equal inp in the forward.
+ * ReLU: max(x, 0) (gradient 0 at x = 0).
+ * GELU: the EXACT form x * Phi(x) = x/2 (1 + erf(x / sqrt 2)) (PyTorch's
+ * default), gradient Phi(x) + x phi(x).  Backward: dinp += dout * f'(inp). */
+typedef enum attn_act { ATTN_ACT_RELU = 0, ATTN_ACT_GELU = 1 } attn_act;
+ATTN_API attn_status attn_act_forward(float *out, const float *inp, int64_t n, attn_act act);
+ATTN_API attn_status attn_act_backward(float *dinp, const float *dout, const float *inp, int64_t n, attn_act act);
+
+/* Inverted dropout over n elements: element e is kept, times 1/(1-p), when
+ * attn_dropout_uniform(seed, 0, 0, e, 0) >= p, else zeroed.  No mask is
+ * stored: the backward regenerates it from the same seed (dinp += dout * keep
+ * / (1-p)).  p in [0, 1); p = 0 copies.  Use a fresh seed per layer and step.
+ * out may equal inp. */
+ATTN_API attn_status attn_dropout_forward(float *out, const float *inp, int64_t n, double p, uint64_t seed);
+ATTN_API attn_status attn_dropout_backward(float *dinp, const float *dout, int64_t n, double p, uint64_t seed);
+
+/* ---- Layers declared in a model ------------------------------------------
+ * Each has a config, a struct of parameter offsets filled by *_declare
+ * (tensor names are "<prefix>.<name>"), and a forward that saves what the
+ * backward needs in a caller-owned `cache` of *_cache_floats(...) floats.
+ * The backward reads m->params and the cache, and ACCUMULATES into m->grads
+ * and the input gradients.  Declaring fails as attn_model_add. */
+
+/* Feed-forward block: out (N, C) = act(inp @ w1^T + b1) @ w2^T + b2,
+ * w1 (F, C), w2 (C, F).  Init: U(+-1/sqrt(fan_in)) for weights and biases. */
+typedef struct attn_ffn {
+    int64_t C, F;
+    int bias;
+    attn_act act;
+    int64_t w1, b1, w2, b2; /* offsets; -1 when absent */
+} attn_ffn;
+ATTN_API attn_status attn_ffn_declare(attn_model *m, attn_ffn *l, const char *prefix, int64_t C, int64_t F,
+                                      attn_act act, int bias);
+ATTN_API int64_t attn_ffn_cache_floats(const attn_ffn *l, int64_t N);
+ATTN_API attn_status attn_ffn_forward(const attn_model *m, const attn_ffn *l, float *out, float *cache,
+                                      const float *inp, int64_t N);
+ATTN_API attn_status attn_ffn_backward(attn_model *m, const attn_ffn *l, float *dinp, const float *dout,
+                                       const float *cache, const float *inp, int64_t N);
+
+/* Multi-head attention (Vaswani et al.), self or cross:
+ *   Q = xq @ wq^T + bq   (B, Lq, Hq*Dk)     xq  (B, Lq, d_model)
+ *   K = xkv @ wk^T + bk  (B, Lk, Hkv*Dk)    xkv (B, Lk, d_kv); self: xkv = xq
+ *   V = xkv @ wv^T + bv  (B, Lk, Hkv*Dv)
+ *   A = attn_forward(Q, K, V) per head, viewed (B, H, L, D) by strides, no copy
+ *   out = A @ wo^T + bo  (B, Lq, d_model)
+ * n_kv_heads < n_heads is GQA/MQA; d_k != d_v allowed.  key_lengths (B
+ * entries, optional) hide padded keys; causal is attn_causal's alignment;
+ * dropout_p drops attention weights with attn_dropout_uniform(seed, b, h, i, j).
+ * weights (B, Hq, Lq, Lk), optional, receives the per-head weights.
+ * Init: weights U(+-sqrt(6 / (fan_in + fan_out))) (Xavier), biases 0. */
+typedef struct attn_mha_config {
+    int64_t d_model;    /* width of xq and of out */
+    int64_t d_kv;       /* width of xkv; 0 = d_model */
+    int64_t n_heads;
+    int64_t n_kv_heads; /* 0 = n_heads; must divide n_heads */
+    int64_t d_k, d_v;   /* per head; 0 = d_model / n_heads */
+    int bias;
+    attn_causal causal;
+    double dropout_p;
+    attn_kernel kernel; /* passed to attn_forward / attn_backward */
+} attn_mha_config;
+typedef struct attn_mha {
+    attn_mha_config cfg; /* resolved: no zeros left */
+    int64_t wq, bq, wk, bk, wv, bv, wo, bo;
+} attn_mha;
+ATTN_API attn_status attn_mha_declare(attn_model *m, attn_mha *l, const char *prefix, const attn_mha_config *cfg);
+ATTN_API int64_t attn_mha_cache_floats(const attn_mha *l, int64_t B, int64_t Lq, int64_t Lk);
+ATTN_API attn_status attn_mha_forward(const attn_model *m, const attn_mha *l, float *out, float *weights,
+                                      float *cache, const float *xq, const float *xkv,
+                                      const int64_t *key_lengths, int64_t B, int64_t Lq, int64_t Lk,
+                                      uint64_t seed);
+/* dxq (B, Lq, d_model) +=, dxkv (B, Lk, d_kv) +=; for self attention pass the
+ * same pointer twice.  Same xq, xkv, key_lengths, sizes and seed as the forward. */
+ATTN_API attn_status attn_mha_backward(attn_model *m, const attn_mha *l, float *dxq, float *dxkv,
+                                       const float *dout, const float *cache, const float *xq, const float *xkv,
+                                       const int64_t *key_lengths, int64_t B, int64_t Lq, int64_t Lk,
+                                       uint64_t seed);
+
+/* Attention pooling with a learned query (the seeds' AttentionLayer):
+ *   s_j = query . (w @ x_j),  a = softmax over j < lengths[b] (all L if NULL),
+ *   context (B, D) = sum_j a_j x_j.      x (B, L, D), w (A, D), query (A).
+ * weights (B, L), optional, receives a (0 on padding).  lengths[b] must be in
+ * [1, L].  Init: w U(+-1/sqrt(D)), query U(+-1/sqrt(A)).  Backward: dx +=
+ * (may be NULL), grads of w and query +=. */
+typedef struct attn_pooling {
+    int64_t D, A;
+    int64_t w, query;
+} attn_pooling;
+ATTN_API attn_status attn_pooling_declare(attn_model *m, attn_pooling *l, const char *prefix, int64_t D, int64_t A);
+ATTN_API int64_t attn_pooling_cache_floats(const attn_pooling *l, int64_t B, int64_t L);
+ATTN_API attn_status attn_pooling_forward(const attn_model *m, const attn_pooling *l, float *context, float *weights,
+                                          float *cache, const float *x, const int64_t *lengths, int64_t B, int64_t L);
+ATTN_API attn_status attn_pooling_backward(attn_model *m, const attn_pooling *l, float *dx, const float *dcontext,
+                                           const float *cache, const float *x, const int64_t *lengths, int64_t B,
+                                           int64_t L);
+
+/* Additive (Bahdanau) attention:
+ *   s_ij = v . tanh(wq @ q_i + wk @ k_j),  a_i = softmax over j < key_lengths[b],
+ *   out_i = sum_j a_ij val_j.
+ * q (B, Lq, Dq), k (B, Lk, Dk), val (B, Lk, Dv) (val may be k), out (B, Lq, Dv),
+ * wq (A, Dq), wk (A, Dk), v (A).  weights (B, Lq, Lk) optional.  key_lengths
+ * entries in [1, Lk].  Init: U(+-1/sqrt(fan_in)).  Backward: dq, dk, dval +=
+ * (each may be NULL; dk and dval may be the same pointer when val is k). */
+typedef struct attn_additive {
+    int64_t Dq, Dk, A;
+    int64_t wq, wk, v;
+} attn_additive;
+ATTN_API attn_status attn_additive_declare(attn_model *m, attn_additive *l, const char *prefix, int64_t Dq,
+                                           int64_t Dk, int64_t A);
+ATTN_API int64_t attn_additive_cache_floats(const attn_additive *l, int64_t B, int64_t Lq, int64_t Lk);
+ATTN_API attn_status attn_additive_forward(const attn_model *m, const attn_additive *l, float *out, float *weights,
+                                           float *cache, const float *q, const float *k, const float *val,
+                                           const int64_t *key_lengths, int64_t B, int64_t Lq, int64_t Lk,
+                                           int64_t Dv);
+ATTN_API attn_status attn_additive_backward(attn_model *m, const attn_additive *l, float *dq, float *dk, float *dval,
+                                            const float *dout, const float *cache, const float *q, const float *k,
+                                            const float *val, const int64_t *key_lengths, int64_t B, int64_t Lq,
+                                            int64_t Lk, int64_t Dv);
+
+/* Transformer layer: an encoder layer (cross = 0) or a decoder layer
+ * (cross = 1: self attention, then attention over `mem`, then the FFN).
+ * Sublayers f in order, with residual dropout D (p = dropout_p):
+ *   post-LN (pre_ln = 0, Vaswani et al.):  x = LN(x + D(f(x)))
+ *   pre-LN  (pre_ln = 1, GPT-2):           x = x + D(f(LN(x)))
+ * Self attention uses `causal` and hides keys j >= x_lengths[b]; cross
+ * attention hides memory positions j >= mem_lengths[b].  The attention
+ * weights are dropped with dropout_p too.  All dropout masks derive from
+ * `seed`: pass a new seed per step and layer, the same to the backward.
+ *   x (B, T, d_model), mem (B, S, d_model) (cross only; else NULL, S = 0),
+ *   out (B, T, d_model).  Backward: dx +=, dmem += (cross only). */
+typedef struct attn_transformer_config {
+    int64_t d_model, n_heads, n_kv_heads, d_k, d_v, d_ff; /* n_kv_heads, d_k, d_v: 0 = default */
+    attn_act act;
+    int pre_ln;
+    int cross;
+    attn_causal causal;
+    int bias;
+    double dropout_p;
+    double ln_eps;      /* 0 = 1e-5 */
+    attn_kernel kernel;
+} attn_transformer_config;
+typedef struct attn_transformer_layer {
+    attn_transformer_config cfg;
+    attn_mha self_attn, cross_attn;
+    attn_ffn ffn;
+    int64_t ln_w[3], ln_b[3]; /* one per sublayer */
+} attn_transformer_layer;
+ATTN_API attn_status attn_transformer_declare(attn_model *m, attn_transformer_layer *l, const char *prefix,
+                                              const attn_transformer_config *cfg);
+ATTN_API int64_t attn_transformer_cache_floats(const attn_transformer_layer *l, int64_t B, int64_t T, int64_t S);
+ATTN_API attn_status attn_transformer_forward(const attn_model *m, const attn_transformer_layer *l, float *out,
+                                              float *cache, const float *x, const float *mem,
+                                              const int64_t *x_lengths, const int64_t *mem_lengths, int64_t B,
+                                              int64_t T, int64_t S, uint64_t seed);
+ATTN_API attn_status attn_transformer_backward(attn_model *m, const attn_transformer_layer *l, float *dx, float *dmem,
+                                               const float *dout, const float *cache, const float *x,
+                                               const float *mem, const int64_t *x_lengths,
+                                               const int64_t *mem_lengths, int64_t B, int64_t T, int64_t S,
+                                               uint64_t seed);
+
+/* ---- Losses -------------------------------------------------------------- */
+
+/* Mean squared error: *loss = mean_e (pred_e - target_e)^2 over n > 0
+ * elements (double).  Backward: dpred += dloss * 2 (pred - target) / n. */
+ATTN_API attn_status attn_mse_forward(double *loss, const float *pred, const float *target, int64_t n);
+ATTN_API attn_status attn_mse_backward(float *dpred, const float *pred, const float *target, int64_t n,
+                                       double dloss);
+
+/* Softmax cross-entropy over logits (N, V) and targets (N):
+ *   probs (N, V) = softmax(logits), written for the backward (required).
+ *   Rows whose target equals ignore_index are skipped (probs still written);
+ *   other targets must be in [0, V).  With label smoothing e in [0, 1) the
+ *   target distribution is (1 - e) onehot + e / V (PyTorch's definition).
+ *   *loss = mean over the counted rows of -sum_v q_v log p_v; 0 when every
+ *   row is ignored.  *count (may be NULL) = rows counted.
+ * Backward: dlogits += dloss * (probs - q) / count on counted rows. */
+ATTN_API attn_status attn_cross_entropy_forward(double *loss, int64_t *count, float *probs, const float *logits,
+                                                const int64_t *targets, int64_t N, int64_t V,
+                                                int64_t ignore_index, double label_smoothing);
+ATTN_API attn_status attn_cross_entropy_backward(float *dlogits, const float *probs, const int64_t *targets,
+                                                 int64_t N, int64_t V, int64_t ignore_index,
+                                                 double label_smoothing, double dloss);
+
+/* Fraction of non-ignored rows whose argmax (first maximum) is the target;
+ * 0 when all are ignored. */
+ATTN_API attn_status attn_accuracy(double *acc, const float *logits, const int64_t *targets, int64_t N, int64_t V,
+                                   int64_t ignore_index);
+
+/* ---- Optimizers ------------------------------------------------------------
+ * Each updates n parameters in place from their gradients, with PyTorch's
+ * update rules (arithmetic in double per element, stored as float), and
+ * applies weight decay to every element it is given.  On a model:
+ * attn_adamw_step(m->params, m->opt_m, m->opt_v, m->grads, m->count, ++m->step, ...). */
+
+/* SGD: g = grad + wd * p;  buf = momentum * buf + g;  p -= lr * buf
+ * (momentum 0: p -= lr * g, buf untouched and may be NULL). */
+ATTN_API attn_status attn_sgd_step(float *params, float *buf, const float *grads, int64_t n, double lr,
+                                   double momentum, double weight_decay);
+/* Adam (weight decay as L2: g = grad + wd * p) and AdamW (decoupled:
+ * p -= lr * wd * p first).  Then with step t >= 1:
+ *   m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;
+ *   p -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps). */
+ATTN_API attn_status attn_adam_step(float *params, float *m, float *v, const float *grads, int64_t n, int64_t t,
+                                    double lr, double beta1, double beta2, double eps, double weight_decay);
+ATTN_API attn_status attn_adamw_step(float *params, float *m, float *v, const float *grads, int64_t n, int64_t t,
+                                     double lr, double beta1, double beta2, double eps, double weight_decay);
+
+/* Clip by global norm: *norm (may be NULL) = sqrt(sum grads^2) (double);
+ * when it exceeds max_norm > 0, grads *= max_norm / (norm + 1e-6). */
+ATTN_API attn_status attn_clip_grad_norm(float *grads, int64_t n, double max_norm, double *norm);
+
+/* Learning rate at step s (0-based, negative read as 0): linear warmup
+ * lr = base (s+1) / warmup for s < warmup; then base (cosine = 0), or
+ * cosine decay lr = min + (base - min)(1 + cos(pi (s - warmup) / (total - warmup))) / 2
+ * for warmup <= s < total and min_lr from s = total on.  NULL gives 0.
+ * Cannot fail. */
+typedef struct attn_lr_schedule {
+    double base_lr, min_lr;
+    int64_t warmup_steps, total_steps;
+    int cosine;
+} attn_lr_schedule;
+ATTN_API double attn_lr_at(const attn_lr_schedule *s, int64_t step);
+
 #ifdef __cplusplus
 }
 #endif
