@@ -11,7 +11,9 @@ fi
 pass=0 fail=0
 for t in tests/*_crosscheck.py; do
   [ -e "$t" ] || continue
-  if "$py" "$t" "$build"; then pass=$((pass+1)); else echo "FAIL: $t"; fail=$((fail+1)); fi
+  # tests/NAME_crosscheck.py checks the C test binary BUILD/test_NAME
+  name=$(basename "$t" _crosscheck.py)
+  if "$py" "$t" "$build/test_$name"; then pass=$((pass+1)); else echo "FAIL: $t"; fail=$((fail+1)); fi
 done
 echo "python cross-checks: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
