@@ -364,6 +364,55 @@ ATTN_API attn_status attn_backward(const attn_tensor *dq, const attn_tensor *dk,
                                    const attn_tensor *v, const attn_tensor *out, const attn_tensor *lse,
                                    const attn_options *opts);
 
+/* Kernels.  The dispatch table lists, in order: the reference (always
+ * available, every option, f32 and f64), then the tiled kernels scalar
+ * (portable C), avx2 (AVX2 + FMA) and avx512 (AVX-512F), each available when
+ * the CPU and the operating system support its instructions (CPUID, and
+ * XGETBV for the YMM/ZMM register state).  The tiled kernels run f32
+ * tensors with the scaled_dot and dot scores and no weights output, every
+ * other option included; for anything else ATTN_KERNEL_AUTO falls back to
+ * the reference, and forcing a tiled kernel gives ATTN_ERR_UNSUPPORTED.
+ * The forward with Lq <= 16 (no packed batch, Lk >= 1024) takes a decode
+ * path that splits the keys across threads and merges the partial results
+ * by their log-sum-exp.
+ *
+ * The kernel of a call is opts->kernel if not AUTO; else the global choice
+ * (attn_set_kernel, starting from the environment variable
+ * ATTN_KERNEL=reference|scalar|avx2|avx512|auto), used when it supports the
+ * call and the reference otherwise; else AUTO: the fastest available kernel
+ * that supports the call.  Results of the tiled kernels are bitwise
+ * repeatable for a fixed kernel and thread count. */
+
+/* "auto", "reference", "scalar", "avx2", "avx512"; "unknown" else. */
+ATTN_API const char *attn_kernel_name(attn_kernel kernel);
+/* Parse one of those names into *kernel.  ATTN_ERR_INVALID if unknown. */
+ATTN_API attn_status attn_kernel_parse(const char *name, attn_kernel *kernel);
+/* 1 if this CPU and OS can run `kernel` (AUTO and REFERENCE: always), else 0. */
+ATTN_API int attn_kernel_available(attn_kernel kernel);
+/* The fastest kernel this CPU can run (ignores the global choice). */
+ATTN_API attn_kernel attn_kernel_best(void);
+/* Set the global choice for calls whose opts->kernel is AUTO; AUTO restores
+ * automatic choice.  ATTN_ERR_UNSUPPORTED (and no change) if the CPU cannot
+ * run it, ATTN_ERR_INVALID for an unknown value. */
+ATTN_API attn_status attn_set_kernel(attn_kernel kernel);
+/* The global choice: what attn_set_kernel or ATTN_KERNEL set, else AUTO.
+ * An ATTN_KERNEL naming an unknown or unavailable kernel is ignored (AUTO). */
+ATTN_API attn_kernel attn_get_kernel(void);
+/* The kernel a forward call with these arguments would run (after AUTO is
+ * resolved), or ATTN_KERNEL_AUTO with a message if the call is invalid or
+ * the forced kernel cannot run it.  For printing the choice. */
+ATTN_API attn_kernel attn_kernel_for(const attn_tensor *q, const attn_tensor *k, const attn_tensor *v,
+                                     const attn_options *opts);
+/* The CPU features detection found, e.g. "avx2 fma avx512f avx512-os";
+ * static storage.  Cannot fail. */
+ATTN_API const char *attn_cpu_features(void);
+
+/* The machine's measured fp32 peak in GFLOP/s over `threads` threads
+ * (<= 0: the default thread count): independent FMA chains on the widest
+ * vectors the best kernel uses, timed for about `ms` milliseconds (<= 0:
+ * 200), best of several short rounds.  For reporting a kernel's efficiency. */
+ATTN_API double attn_peak_gflops(int threads, double ms);
+
 
 /* ------------------------------------------------------------------------
  * Layers, losses, optimizers  (issue 4 adds its API below)

@@ -2,9 +2,57 @@
  * api.c - the public attention entry points: validate, then dispatch.
  */
 #include "core/internal.h"
+#include "kernels/kernels.h"
 #include "ref/ref.h"
 
 #include <string.h>
+
+/* The micro-kernels for this call, or NULL for the reference.  opts->kernel
+ * forces a choice (ATTN_ERR_UNSUPPORTED if the CPU or the call's options rule
+ * it out); otherwise the global choice is a preference, and AUTO the fastest
+ * available kernel that supports the call. */
+static attn_status pick_kernel(const attn_problem *p, const char *fn, const attn_ukernels **uk)
+{
+    *uk = NULL;
+    attn_kernel k = p->kernel;
+    bool forced = k != ATTN_KERNEL_AUTO;
+    if (!forced)
+        k = attn_get_kernel();
+    if (k == ATTN_KERNEL_REFERENCE)
+        return ATTN_OK;
+    const char *why = attn_tiled_unsupported(p);
+    if (why) {
+        if (forced)
+            return attn_fail(ATTN_ERR_UNSUPPORTED, "%s: the %s kernel does not support %s (the reference does)", fn,
+                             attn_kernel_name(k), why);
+        return ATTN_OK;
+    }
+    if (k == ATTN_KERNEL_AUTO)
+        k = attn_kernel_best();
+    *uk = attn_ukernels_get(k);
+    if (!*uk && forced && k != ATTN_KERNEL_REFERENCE)
+        return attn_fail(ATTN_ERR_UNSUPPORTED, "%s: this CPU cannot run the %s kernel (features: %s)", fn,
+                         attn_kernel_name(k), attn_cpu_features());
+    return ATTN_OK;
+}
+
+attn_kernel attn_kernel_for(const attn_tensor *q, const attn_tensor *k, const attn_tensor *v,
+                            const attn_options *opts)
+{
+    static const char fn[] = "attn_kernel_for";
+    if (!q || !k || !v) {
+        attn_fail(ATTN_ERR_MISUSE, "%s: q, k or v is NULL", fn);
+        return ATTN_KERNEL_AUTO;
+    }
+    attn_problem p;
+    if (attn_problem_init(&p, fn, NULL, NULL, NULL, q, k, v, opts) != ATTN_OK)
+        return ATTN_KERNEL_AUTO;
+    p.out.dtype = ATTN_F32; /* as if out were f32 */
+    const attn_ukernels *uk;
+    if (pick_kernel(&p, fn, &uk) != ATTN_OK)
+        return ATTN_KERNEL_AUTO;
+    return uk ? uk->id : ATTN_KERNEL_REFERENCE;
+}
 
 attn_status attn_forward(const attn_tensor *out, const attn_tensor *lse, const attn_tensor *weights,
                          const attn_tensor *q, const attn_tensor *k, const attn_tensor *v, const attn_options *opts)
@@ -16,13 +64,10 @@ attn_status attn_forward(const attn_tensor *out, const attn_tensor *lse, const a
     attn_status st = attn_problem_init(&p, fn, out, lse, weights, q, k, v, opts);
     if (st != ATTN_OK)
         return st;
-    switch (p.kernel) {
-    case ATTN_KERNEL_AUTO:
-    case ATTN_KERNEL_REFERENCE:
-        return attn_forward_ref(&p);
-    default:
-        return attn_fail(ATTN_ERR_UNSUPPORTED, "%s: kernel %d is not available in this build", fn, (int)p.kernel);
-    }
+    const attn_ukernels *uk;
+    if ((st = pick_kernel(&p, fn, &uk)) != ATTN_OK)
+        return st;
+    return uk ? attn_flash_forward(&p, uk) : attn_forward_ref(&p);
 }
 
 attn_status attn_backward(const attn_tensor *dq, const attn_tensor *dk, const attn_tensor *dv, const attn_tensor *dout,

@@ -1,0 +1,431 @@
+/*
+ * flash_fwd.c - the tiled ("flash") attention forward, portable driver.
+ *
+ * A work item is one block of BR query rows of one (b, h).  Its rows are the
+ * lanes: Q^T (D x BR, scale folded in) is packed once, then for each tile of
+ * BC keys
+ *     S^T = K_tile Q^T           (BC x BR)  gemm_a, K rows read in place
+ *     steps 2-5 where needed     (soft-cap, ALiBi, bias, masks -> -inf)
+ *     online softmax per lane    (running max m, sum l, rescale alpha)
+ *     dropout on P (counter-based, keyed by the absolute (b, h, i, j))
+ *     O^T = alpha O^T + V_tile^T P^T   (Dv x BR)  gemm_b
+ * and at the end out = O^T / l, lse = m + log l.  No Lq x Lk matrix exists.
+ *
+ * Tiles no row can see (causal, window, lengths, packed sequences) are
+ * skipped without reading K or V.  In a tile where some keys are hidden, the
+ * scores of hidden keys are overwritten with -inf before the softmax (so NaN
+ * in a hidden K never reaches a weight), and a hidden key whose V row holds
+ * NaN/Inf is replaced by a zero row in the gemm and added back only to the
+ * rows that see it: 0 * NaN never happens.
+ *
+ * Threads: items are dealt round-robin (item t, t + nt, ...) and each item is
+ * computed by one thread in a fixed order, so the result is bitwise the same
+ * for every thread count.
+ *
+ * Decode (Lq <= 16, no packed batch): the rows of a key/value head's query
+ * heads are processed together, the keys split into chunks across threads,
+ * and the partial (m, l, o) of the chunks merged by their log-sum-exp in a
+ * fixed order (bitwise repeatable for a fixed thread count).
+ */
+#include "core/dropout.h"
+#include "kernels/kernels.h"
+
+#include <math.h>
+#include <omp.h>
+#include <string.h>
+
+#define BR 96  /* query rows (lanes) per item */
+#define BC 64  /* keys per tile */
+
+static int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+
+/* The visible key range [lo, hi) of row i before the boolean mask and the
+ * bias, and the absolute diagonal (for ALiBi).  Empty: lo == hi == 0. */
+static void row_range(const attn_problem *p, int64_t b, int64_t i, int64_t *lo, int64_t *hi, int64_t *diag)
+{
+    int64_t k0, k1, il, off;
+    attn_row_geometry(p, b, i, &k0, &k1, &il, &off);
+    int64_t d = k0 + il + off, l = k0, h = k1;
+    if (p->causal != ATTN_CAUSAL_NONE && h > d + 1)
+        h = d + 1;
+    if (p->window) {
+        if (p->window_left >= 0 && l < d - p->window_left)
+            l = d - p->window_left;
+        if (p->window_right >= 0 && h > d + p->window_right + 1)
+            h = d + p->window_right + 1;
+    }
+    if (l >= h)
+        l = h = 0;
+    *lo = l, *hi = h, *diag = d;
+}
+
+/* Steps 2-5 on scores s[jj * stride] of row i, keys j0 .. j0+nk-1: hidden
+ * keys become -inf, visible ones get soft-cap, ALiBi and bias. */
+static void mods_row(const attn_problem *p, int64_t b, int64_t h, int64_t i, int64_t lo, int64_t hi, int64_t diag,
+                     int64_t j0, int64_t nk, float *s, int64_t stride)
+{
+    const unsigned char *mask = p->has_mask ? (const unsigned char *)p->mask.data : NULL;
+    float cap = (float)p->softcap, slope = p->alibi ? p->alibi[h] : 0.0f;
+    for (int64_t jj = 0; jj < nk; jj++) {
+        int64_t j = j0 + jj;
+        float *e = s + jj * stride;
+        if (j < lo || j >= hi || (mask && !mask[attn_off4(&p->mask, b, h, i, j)])) {
+            *e = -INFINITY;
+            continue;
+        }
+        float x = *e;
+        if (cap > 0)
+            x = cap * tanhf(x / cap);
+        if (p->alibi)
+            x -= slope * fabsf((float)(diag - j));
+        if (p->has_bias)
+            x += (float)attn_load(p->bias.data, p->bias.dtype, attn_off4(&p->bias, b, h, i, j));
+        *e = x;
+    }
+}
+
+static bool row_finite(const float *x, int64_t n)
+{
+    float acc = 0;
+    for (int64_t d = 0; d < n; d++)
+        acc += x[d] * 0.0f; /* NaN iff some x is NaN or Inf */
+    return acc == 0.0f;
+}
+
+/* Per-thread workspace of the tiled forward. */
+typedef struct fwd_ws {
+    float *qt, *st, *ot;       /* D x BR, BC x BR, Dv x BR */
+    float *m, *l, *alpha;      /* BR each */
+    int64_t *lo, *hi, *diag;   /* BR each */
+    const float **krows, **vrows;
+    float *kpack, *vpack;      /* BC x D, BC x Dv: strided inputs only */
+    float *zero;               /* max(D, Dv) zeros */
+    int64_t bad[BC];
+} fwd_ws;
+
+static size_t fwd_ws_floats(const attn_problem *p)
+{
+    int64_t D = p->Dq, Dv = p->Dv;
+    return (size_t)(D * BR + BC * BR + Dv * BR + 3 * BR + 3 * BR * 2 + 2 * BC * 2 + BC * D + BC * Dv + D + Dv + 64);
+}
+
+static void fwd_ws_init(fwd_ws *w, float *base, const attn_problem *p)
+{
+    int64_t D = p->Dq, Dv = p->Dv;
+    float *f = base;
+    w->qt = f, f += D * BR;
+    w->st = f, f += BC * BR;
+    w->ot = f, f += Dv * BR;
+    w->m = f, f += BR;
+    w->l = f, f += BR;
+    w->alpha = f, f += BR;
+    w->lo = (int64_t *)f, f += 2 * BR;
+    w->hi = (int64_t *)f, f += 2 * BR;
+    w->diag = (int64_t *)f, f += 2 * BR;
+    w->krows = (const float **)f, f += 2 * BC;
+    w->vrows = (const float **)f, f += 2 * BC;
+    w->kpack = f, f += BC * D;
+    w->vpack = f, f += BC * Dv;
+    w->zero = f;
+    memset(w->zero, 0, (size_t)(D + Dv) * sizeof(float));
+}
+
+/* One item: rows i0 .. i0+nr-1 of (b, h). */
+static void fwd_item(const attn_problem *p, const attn_ukernels *uk, fwd_ws *w, int64_t b, int64_t h, int64_t i0,
+                     int64_t nr)
+{
+    const int64_t D = p->Dq, Dv = p->Dv, R = round_up(nr, ATTN_LANES), hk = attn_kv_head(p, h);
+    const float *q = p->q.data, *k = p->k.data, *v = p->v.data;
+    const float scale = (float)p->scale;
+    int64_t jmin = INT64_MAX, jmax = 0;
+    for (int64_t r = 0; r < nr; r++) {
+        row_range(p, b, i0 + r, &w->lo[r], &w->hi[r], &w->diag[r]);
+        if (w->lo[r] < w->hi[r]) {
+            jmin = w->lo[r] < jmin ? w->lo[r] : jmin;
+            jmax = w->hi[r] > jmax ? w->hi[r] : jmax;
+        }
+        w->m[r] = -INFINITY;
+        w->l[r] = 0;
+    }
+    for (int64_t r = nr; r < R; r++)
+        w->m[r] = -INFINITY, w->l[r] = 0;
+    memset(w->ot, 0, (size_t)(Dv * R) * sizeof(float));
+    if (jmin < jmax) {
+        for (int64_t d = 0; d < D; d++) {
+            float *qd = w->qt + d * R;
+            for (int64_t r = 0; r < nr; r++)
+                qd[r] = scale * q[attn_off4(&p->q, b, h, i0 + r, d)];
+            for (int64_t r = nr; r < R; r++)
+                qd[r] = 0;
+        }
+    }
+    const bool elementwise = p->softcap > 0 || p->alibi || p->has_bias || p->has_mask;
+    const bool k_unit = p->k.st[3] == 1 || D <= 1, v_unit = p->v.st[3] == 1 || Dv <= 1;
+    const uint32_t threshold = attn_dropout_threshold(p->dropout_p);
+    const float keep_scale = (float)(1.0 / (1.0 - p->dropout_p));
+    for (int64_t j0 = jmin; j0 < jmax; j0 += BC) {
+        int64_t nk = jmax - j0 < BC ? jmax - j0 : BC;
+        bool any = false, full = true;
+        for (int64_t r = 0; r < nr; r++) {
+            if (w->lo[r] < j0 + nk && w->hi[r] > j0)
+                any = true;
+            if (w->lo[r] > j0 || w->hi[r] < j0 + nk)
+                full = false;
+        }
+        if (!any)
+            continue; /* a tile no row sees: K and V are not read */
+        for (int64_t jj = 0; jj < nk; jj++) {
+            int64_t j = j0 + jj;
+            if (k_unit)
+                w->krows[jj] = k + attn_off4(&p->k, b, hk, j, 0);
+            else {
+                for (int64_t d = 0; d < D; d++)
+                    w->kpack[jj * D + d] = k[attn_off4(&p->k, b, hk, j, d)];
+                w->krows[jj] = w->kpack + jj * D;
+            }
+            if (v_unit)
+                w->vrows[jj] = v + attn_off4(&p->v, b, hk, j, 0);
+            else {
+                for (int64_t d = 0; d < Dv; d++)
+                    w->vpack[jj * Dv + d] = v[attn_off4(&p->v, b, hk, j, d)];
+                w->vrows[jj] = w->vpack + jj * Dv;
+            }
+        }
+        uk->gemm_a(nk, D, R, w->qt, R, w->krows, w->st, R, 0);
+        bool hidden_possible = !full || p->has_mask || p->has_bias;
+        if (!full || elementwise)
+            for (int64_t r = 0; r < nr; r++)
+                mods_row(p, b, h, i0 + r, w->lo[r], w->hi[r], w->diag[r], j0, nk, w->st + r, R);
+        uk->softmax(w->st, R, nk, R, w->m, w->l, w->alpha);
+        if (p->dropout_p > 0)
+            for (int64_t r = 0; r < nr; r++) {
+                uint64_t drow = attn_dropout_row(p->dropout_seed, b, h, i0 + r);
+                for (int64_t jj = 0; jj < nk; jj++) {
+                    float *e = w->st + jj * R + r;
+                    *e = (attn_dropout_bits(drow, j0 + jj) >> 8) >= threshold ? *e * keep_scale : 0.0f;
+                }
+            }
+        int nbad = 0;
+        if (hidden_possible)
+            for (int64_t jj = 0; jj < nk; jj++)
+                if (!row_finite(w->vrows[jj], Dv)) {
+                    w->bad[nbad++] = jj;
+                    w->vrows[jj] = w->zero;
+                }
+        for (int64_t d = 0; d < Dv; d++) {
+            float *od = w->ot + d * R;
+            for (int64_t r = 0; r < R; r++)
+                od[r] *= w->alpha[r];
+        }
+        uk->gemm_b(Dv, nk, R, w->st, R, w->vrows, w->ot, R, 1);
+        for (int e = 0; e < nbad; e++) { /* a non-finite V row: only the rows that see it */
+            int64_t jj = w->bad[e];
+            const float *vr = v_unit ? v + attn_off4(&p->v, b, hk, j0 + jj, 0) : w->vpack + jj * Dv;
+            for (int64_t r = 0; r < nr; r++) {
+                float pw = w->st[jj * R + r];
+                if (pw != 0)
+                    for (int64_t d = 0; d < Dv; d++)
+                        w->ot[d * R + r] += pw * vr[d];
+            }
+        }
+    }
+    float *out = p->out.data;
+    for (int64_t r = 0; r < nr; r++) {
+        float l = w->l[r], inv = l > 0 ? 1.0f / l : 0.0f;
+        for (int64_t d = 0; d < Dv; d++)
+            out[attn_off4(&p->out, b, h, i0 + r, d)] = l > 0 ? w->ot[d * R + r] * inv : 0.0f;
+        if (p->has_lse)
+            ((float *)p->lse.data)[attn_off4(&p->lse, b, h, i0 + r, 0)] =
+                l > 0 ? w->m[r] + logf(l) : -INFINITY;
+    }
+}
+
+/* ---- decode: few queries, many keys ---------------------------------- */
+
+#define DEC_BK 256 /* keys per block inside a chunk */
+
+typedef struct dec_ws {
+    float *s;   /* rows x DEC_BK scores / weights */
+    float *tmp; /* DEC_BK */
+    float *qs;  /* rows x D, scaled queries */
+} dec_ws;
+
+/* Rows of item (b, hk): query heads h = hk*group + g, rows i; row index
+ * rr = g * Lq + i.  Writes the partial m, l (rows) and o (rows x Dv). */
+static void dec_chunk(const attn_problem *p, const attn_ukernels *uk, dec_ws *w, int64_t b, int64_t hk, int64_t c0,
+                      int64_t c1, float *pm, float *pl, float *po)
+{
+    const int64_t D = p->Dq, Dv = p->Dv, rows = p->group * p->Lq;
+    const float *k = p->k.data, *v = p->v.data;
+    const uint32_t threshold = attn_dropout_threshold(p->dropout_p);
+    const float keep_scale = (float)(1.0 / (1.0 - p->dropout_p));
+    for (int64_t rr = 0; rr < rows; rr++) {
+        int64_t h = hk * p->group + rr / p->Lq, i = rr % p->Lq;
+        for (int64_t d = 0; d < D; d++)
+            w->qs[rr * D + d] = (float)p->scale * ((const float *)p->q.data)[attn_off4(&p->q, b, h, i, d)];
+        pm[rr] = -INFINITY, pl[rr] = 0;
+        memset(po + rr * Dv, 0, (size_t)Dv * sizeof(float));
+    }
+    for (int64_t j0 = c0; j0 < c1; j0 += DEC_BK) {
+        int64_t nk = c1 - j0 < DEC_BK ? c1 - j0 : DEC_BK, npad = round_up(nk, ATTN_LANES);
+        for (int64_t rr = 0; rr < rows; rr++) {
+            int64_t h = hk * p->group + rr / p->Lq, i = rr % p->Lq, lo, hi, diag;
+            row_range(p, b, i, &lo, &hi, &diag);
+            float *s = w->s + rr * DEC_BK;
+            if (lo >= j0 + nk || hi <= j0) {
+                for (int64_t jj = 0; jj < npad; jj++)
+                    s[jj] = -INFINITY;
+                continue;
+            }
+            const float *qr = w->qs + rr * D;
+            for (int64_t jj = 0; jj < nk; jj++) {
+                const float *kr = k + attn_off4(&p->k, b, hk, j0 + jj, 0);
+                float acc = 0;
+                if (p->k.st[3] == 1)
+                    for (int64_t d = 0; d < D; d++)
+                        acc += qr[d] * kr[d];
+                else
+                    for (int64_t d = 0; d < D; d++)
+                        acc += qr[d] * kr[d * p->k.st[3]];
+                s[jj] = acc;
+            }
+            for (int64_t jj = nk; jj < npad; jj++)
+                s[jj] = -INFINITY;
+            mods_row(p, b, h, i, lo, hi, diag, j0, nk, s, 1);
+            float mx = pm[rr];
+            for (int64_t jj = 0; jj < nk; jj++)
+                mx = fmaxf(mx, s[jj]);
+            if (mx == -INFINITY)
+                continue;
+            float alpha = pm[rr] == mx ? 1.0f : expf(pm[rr] - mx);
+            uk->exp_sub(s, s, npad, &mx, npad);
+            float sum = 0;
+            for (int64_t jj = 0; jj < nk; jj++)
+                sum += s[jj];
+            pl[rr] = pl[rr] * alpha + sum;
+            pm[rr] = mx;
+            if (p->dropout_p > 0) {
+                uint64_t drow = attn_dropout_row(p->dropout_seed, b, h, i);
+                for (int64_t jj = 0; jj < nk; jj++)
+                    s[jj] = (attn_dropout_bits(drow, j0 + jj) >> 8) >= threshold ? s[jj] * keep_scale : 0.0f;
+            }
+            float *o = po + rr * Dv;
+            if (alpha != 1.0f)
+                for (int64_t d = 0; d < Dv; d++)
+                    o[d] *= alpha;
+            for (int64_t jj = 0; jj < nk; jj++) {
+                float pw = s[jj];
+                if (pw == 0)
+                    continue; /* hidden or dropped: V is not touched */
+                const float *vr = v + attn_off4(&p->v, b, hk, j0 + jj, 0);
+                if (p->v.st[3] == 1)
+                    for (int64_t d = 0; d < Dv; d++)
+                        o[d] += pw * vr[d];
+                else
+                    for (int64_t d = 0; d < Dv; d++)
+                        o[d] += pw * vr[d * p->v.st[3]];
+            }
+        }
+    }
+}
+
+static attn_status flash_decode(const attn_problem *p, const attn_ukernels *uk)
+{
+    const int64_t rows = p->group * p->Lq, Dv = p->Dv, pairs = p->B * p->Hkv;
+    int nt = p->threads;
+    /* chunks per (b, hk): enough items for every thread, chunks of >= 256 keys */
+    int64_t nch = (2 * (int64_t)nt + pairs - 1) / pairs;
+    int64_t maxch = (p->Lk + DEC_BK - 1) / DEC_BK;
+    if (nch > maxch)
+        nch = maxch;
+    if (nch < 1)
+        nch = 1;
+    int64_t chunk = round_up((p->Lk + nch - 1) / nch, ATTN_LANES);
+    int64_t items = pairs * nch, per_item = rows * (2 + Dv);
+    float *part = attn_alloc((size_t)(items * per_item) * sizeof(float), "decode partials");
+    size_t ws_n = (size_t)(rows * DEC_BK + DEC_BK + rows * p->Dq + 64);
+    float *ws = attn_alloc(ws_n * sizeof(float) * (size_t)nt, "decode workspace");
+    if (!part || !ws) {
+        attn_free(part);
+        attn_free(ws);
+        return ATTN_ERR_NOMEM;
+    }
+#pragma omp parallel num_threads(nt)
+    {
+        int t = omp_get_thread_num(), n = omp_get_num_threads();
+        float *base = ws + ws_n * (size_t)t;
+        dec_ws w = {.s = base, .tmp = base + rows * DEC_BK, .qs = base + rows * DEC_BK + DEC_BK};
+        for (int64_t it = t; it < items; it += n) {
+            int64_t pair = it / nch, c = it % nch;
+            int64_t c0 = c * chunk, c1 = c0 + chunk < p->Lk ? c0 + chunk : p->Lk;
+            float *pm = part + it * per_item, *pl = pm + rows, *po = pl + rows;
+            if (c0 >= c1) {
+                for (int64_t rr = 0; rr < rows; rr++)
+                    pm[rr] = -INFINITY, pl[rr] = 0;
+                memset(po, 0, (size_t)(rows * Dv) * sizeof(float));
+                continue;
+            }
+            dec_chunk(p, uk, &w, pair / p->Hkv, pair % p->Hkv, c0, c1, pm, pl, po);
+        }
+#pragma omp barrier
+        /* merge the chunks of each (b, hk, row) in chunk order */
+        for (int64_t pr = t; pr < pairs * rows; pr += n) {
+            int64_t pair = pr / rows, rr = pr % rows, b = pair / p->Hkv, hk = pair % p->Hkv;
+            int64_t h = hk * p->group + rr / p->Lq, i = rr % p->Lq;
+            float M = -INFINITY;
+            for (int64_t c = 0; c < nch; c++)
+                M = fmaxf(M, part[(pair * nch + c) * per_item + rr]);
+            float L = 0;
+            float *out = p->out.data;
+            for (int64_t d = 0; d < Dv; d++)
+                out[attn_off4(&p->out, b, h, i, d)] = 0;
+            if (M != -INFINITY) {
+                for (int64_t c = 0; c < nch; c++) {
+                    const float *pm = part + (pair * nch + c) * per_item;
+                    if (pm[rr] == -INFINITY)
+                        continue;
+                    float f = expf(pm[rr] - M);
+                    L += f * pm[rows + rr];
+                    const float *po = pm + 2 * rows + rr * Dv;
+                    for (int64_t d = 0; d < Dv; d++)
+                        out[attn_off4(&p->out, b, h, i, d)] += f * po[d];
+                }
+                for (int64_t d = 0; d < Dv; d++)
+                    out[attn_off4(&p->out, b, h, i, d)] /= L;
+            }
+            if (p->has_lse)
+                ((float *)p->lse.data)[attn_off4(&p->lse, b, h, i, 0)] = M != -INFINITY ? M + logf(L) : -INFINITY;
+        }
+    }
+    attn_free(part);
+    attn_free(ws);
+    return ATTN_OK;
+}
+
+attn_status attn_flash_forward(const attn_problem *p, const attn_ukernels *uk)
+{
+    if (p->B == 0 || p->Hq == 0 || p->Lq == 0)
+        return ATTN_OK;
+    if (p->Lq <= 16 && p->num_seqs == 0 && p->Lk >= 4 * DEC_BK)
+        return flash_decode(p, uk);
+    int nt = p->threads;
+    int64_t nqb = (p->Lq + BR - 1) / BR, items = p->B * p->Hq * nqb;
+    if (items < nt)
+        nt = (int)items;
+    size_t per = fwd_ws_floats(p);
+    float *ws = attn_alloc(per * sizeof(float) * (size_t)nt, "flash forward workspace");
+    if (!ws)
+        return ATTN_ERR_NOMEM;
+#pragma omp parallel num_threads(nt)
+    {
+        int t = omp_get_thread_num(), n = omp_get_num_threads();
+        fwd_ws w;
+        fwd_ws_init(&w, ws + per * (size_t)t, p);
+        for (int64_t it = t; it < items; it += n) {
+            int64_t bh = it / nqb, qb = it % nqb, i0 = qb * BR;
+            fwd_item(p, uk, &w, bh / p->Hq, bh % p->Hq, i0, p->Lq - i0 < BR ? p->Lq - i0 : BR);
+        }
+    }
+    attn_free(ws);
+    return ATTN_OK;
+}

@@ -1,0 +1,63 @@
+/*
+ * kernels.h - the micro-kernels of the tiled attention kernels, one table per
+ * instruction set, and the drivers that use them.
+ *
+ * The drivers (flash_fwd.c, flash_bwd.c, portable C) do the tiling, masks,
+ * online softmax bookkeeping and threading; everything whose cost grows with
+ * Lq * Lk * D goes through this table.  All matrices are f32 and "lane
+ * padded": the lane dimension r of every operand is a multiple of
+ * ATTN_LANES (the padding holds anything finite or not: lanes never mix).
+ */
+#ifndef ATTN_KERNELS_H
+#define ATTN_KERNELS_H
+
+#include "core/internal.h"
+
+#define ATTN_LANES 16 /* every lane count R is a multiple of this */
+
+typedef struct attn_ukernels {
+    attn_kernel id;
+    const char *name;
+    /* C[n][r] (= or +=) sum_{k<K} X[k][r] * Y[n][k],  n < N, r < R.
+     * X: K rows of stride ldx (lanes contiguous); Y: N row pointers, each
+     * contiguous along k; C: N rows of stride ldc.  accumulate: += else =. */
+    void (*gemm_a)(int64_t N, int64_t K, int64_t R, const float *x, int64_t ldx, const float *const *y, float *c,
+                   int64_t ldc, int accumulate);
+    /* C[n][r] (= or +=) sum_{k<K} X[k][r] * Y[k][n],  Y: K row pointers, each
+     * contiguous along n (Y[k] + n). */
+    void (*gemm_b)(int64_t N, int64_t K, int64_t R, const float *x, int64_t ldx, const float *const *y, float *c,
+                   int64_t ldc, int accumulate);
+    /* Online softmax over a tile S[j][r] (j < nk rows of stride lds, r < R):
+     *   mx = max(m[r], max_j S[j][r]);  mu = mx == -inf ? 0 : mx
+     *   alpha[r] = exp(m[r] - mu) (1 when m[r] == mu);  S[j][r] = exp(S[j][r] - mu),
+     *   exactly 0 where S was -inf;  l[r] = l[r] * alpha[r] + sum_j S[j][r];  m[r] = mx. */
+    void (*softmax)(float *s, int64_t lds, int64_t nk, int64_t R, float *m, float *l, float *alpha);
+    /* y[i] = exp(x[i] - sub[i / per]) for i < n (n % ATTN_LANES == 0), exactly 0
+     * where x is -inf.  With per = n: one subtrahend. */
+    void (*exp_sub)(const float *x, float *y, int64_t n, const float *sub, int64_t per);
+    /* Peak probe: run `iters` rounds of independent FMA chains, return the
+     * number of flops done (the caller times it). */
+    double (*fma_probe)(int64_t iters);
+} attn_ukernels;
+
+extern const attn_ukernels attn_uk_scalar;
+extern const attn_ukernels attn_uk_avx2;
+extern const attn_ukernels attn_uk_avx512;
+
+/* CPU detection (src/cpu/cpu.c), done once. */
+bool attn_cpu_avx2(void);   /* AVX2 + FMA with YMM state enabled by the OS */
+bool attn_cpu_avx512(void); /* AVX-512F/DQ/BW/VL with ZMM state enabled by the OS */
+
+/* The micro-kernel table of a tiled kernel (SCALAR, AVX2, AVX512), or NULL
+ * when the CPU cannot run it (or for AUTO / REFERENCE). */
+const attn_ukernels *attn_ukernels_get(attn_kernel k);
+
+/* Can the tiled kernels run this problem?  NULL if yes, else the reason
+ * ("f64 inputs", "the weights output", ...) for messages. */
+const char *attn_tiled_unsupported(const attn_problem *p);
+
+/* The drivers.  p validated, f32 throughout (attn_tiled_unsupported == NULL). */
+attn_status attn_flash_forward(const attn_problem *p, const attn_ukernels *uk);
+attn_status attn_flash_backward(const attn_problem *p, const attn_ukernels *uk);
+
+#endif /* ATTN_KERNELS_H */

@@ -1,0 +1,47 @@
+/*
+ * uk_avx512.c - the micro-kernels for AVX-512F: 16 lanes, register tiles of
+ * 48 lanes x 8 columns (24 accumulators of the 32 zmm registers).
+ */
+#include "kernels/kernels.h"
+
+#include <immintrin.h>
+#include <math.h>
+
+#define VF __m512
+#define W 16
+#define RVMAX 3
+#define NCMAX 8
+#define VZERO() _mm512_setzero_ps()
+#define VLOAD(p) _mm512_loadu_ps(p)
+#define VSTORE(p, v) _mm512_storeu_ps((p), (v))
+#define VSET1(x) _mm512_set1_ps(x)
+#define VFMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
+#define VMAX(a, b) _mm512_max_ps((a), (b))
+#define VADD(a, b) _mm512_add_ps((a), (b))
+#define VSUB(a, b) _mm512_sub_ps((a), (b))
+#define VMUL(a, b) _mm512_mul_ps((a), (b))
+#define VKEEP(s, p) _mm512_maskz_mov_ps(_mm512_cmp_ps_mask((s), _mm512_set1_ps(-INFINITY), _CMP_NEQ_UQ), (p))
+#define VBLEND_EQ(a, b, t, f) _mm512_mask_blend_ps(_mm512_cmp_ps_mask((a), (b), _CMP_EQ_OQ), (f), (t))
+#define VEXP(x) vexp512(x)
+
+static inline __m512 vexp512(__m512 x)
+{
+    x = _mm512_max_ps(x, _mm512_set1_ps(-87.3f));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    return _mm512_scalef_ps(p, n);
+}
+
+#define UK_TABLE attn_uk_avx512
+#define UK_NAME "avx512"
+#define UK_ID ATTN_KERNEL_AVX512
+#include "kernels/uk_tmpl.h"

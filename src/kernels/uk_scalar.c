@@ -1,0 +1,90 @@
+/*
+ * uk_scalar.c - the micro-kernels in portable C: the same contracts as the
+ * vector ones (kernels.h), loops the compiler may vectorise for the baseline
+ * instruction set, exp from libm.
+ */
+#include "kernels/kernels.h"
+
+#include <math.h>
+
+static void gemm_a(int64_t N, int64_t K, int64_t R, const float *x, int64_t ldx, const float *const *y, float *c,
+                   int64_t ldc, int accumulate)
+{
+    for (int64_t n = 0; n < N; n++) {
+        float *cr = c + n * ldc;
+        if (!accumulate)
+            for (int64_t r = 0; r < R; r++)
+                cr[r] = 0;
+        for (int64_t k = 0; k < K; k++) {
+            float yk = y[n][k];
+            const float *xk = x + k * ldx;
+            for (int64_t r = 0; r < R; r++)
+                cr[r] += xk[r] * yk;
+        }
+    }
+}
+
+static void gemm_b(int64_t N, int64_t K, int64_t R, const float *x, int64_t ldx, const float *const *y, float *c,
+                   int64_t ldc, int accumulate)
+{
+    for (int64_t n = 0; n < N; n++) {
+        float *cr = c + n * ldc;
+        if (!accumulate)
+            for (int64_t r = 0; r < R; r++)
+                cr[r] = 0;
+        for (int64_t k = 0; k < K; k++) {
+            float yk = y[k][n];
+            const float *xk = x + k * ldx;
+            for (int64_t r = 0; r < R; r++)
+                cr[r] += xk[r] * yk;
+        }
+    }
+}
+
+static void softmax_tile(float *s, int64_t lds, int64_t nk, int64_t R, float *m, float *l, float *alpha)
+{
+    for (int64_t r = 0; r < R; r++) {
+        float mx = m[r];
+        for (int64_t j = 0; j < nk; j++)
+            mx = fmaxf(mx, s[j * lds + r]);
+        float mu = mx == -INFINITY ? 0.0f : mx;
+        float al = m[r] == mu ? 1.0f : expf(m[r] - mu), sum = 0;
+        for (int64_t j = 0; j < nk; j++) {
+            float *e = &s[j * lds + r];
+            *e = *e == -INFINITY ? 0.0f : expf(*e - mu);
+            sum += *e;
+        }
+        alpha[r] = al;
+        l[r] = l[r] * al + sum;
+        m[r] = mx;
+    }
+}
+
+static void exp_sub(const float *x, float *y, int64_t n, const float *sub, int64_t per)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] = x[i] == -INFINITY ? 0.0f : expf(x[i] - sub[i / per]);
+}
+
+static double fma_probe(int64_t iters)
+{
+    float a[8];
+    for (int i = 0; i < 8; i++)
+        a[i] = (float)i;
+    for (int64_t it = 0; it < iters; it++)
+        for (int i = 0; i < 8; i++)
+            a[i] = a[i] * 0.999999f + 1e-7f;
+    volatile float sink = a[0] + a[7];
+    (void)sink;
+    return (double)iters * 8 * 2;
+}
+
+const attn_ukernels attn_uk_scalar = {
+    .id = ATTN_KERNEL_SCALAR,
+    .name = "scalar",
+    .gemm_a = gemm_a,
+    .gemm_b = gemm_b,
+    .softmax = softmax_tile,
+    .exp_sub = exp_sub,
+    .fma_probe = fma_probe,
+};

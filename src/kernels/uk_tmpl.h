@@ -1,0 +1,197 @@
+/*
+ * uk_tmpl.h - the micro-kernels, written once against a small vector layer.
+ *
+ * Included by uk_avx2.c and uk_avx512.c after they define:
+ *   VF, W (lanes), VZERO(), VLOAD(p), VSTORE(p, v), VSET1(x), VFMA(a, b, c) = a*b + c,
+ *   VMAX(a, b), VADD, VSUB, VMUL, VEXP(x) (see below), VKEEP(s, p) = p where s != -inf else 0,
+ *   RVMAX (vectors of lanes per register tile), NCMAX (broadcast columns per tile),
+ *   UK_NAME (the table's name), UK_ID (its attn_kernel).
+ *
+ * Register tile: RVMAX * W lanes by NCMAX columns of accumulators, with a
+ * compile-time shape so the compiler keeps them in registers; tails use
+ * smaller shapes of the same code.
+ *
+ * VEXP(x): exp(x) for x <= 0 (inputs below -87.3 are clamped there and give
+ * ~1.2e-38 instead of a smaller number; callers select exact zeros for -inf).
+ * Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2, and a degree-6 polynomial
+ * (Cephes expf's coefficients): relative error below 2^-21 (4.8e-7, about
+ * 4 ulp) over [-87.3, 0], measured in tests/test_kernel_exp.c.
+ */
+#define UK_INLINE static inline __attribute__((always_inline))
+
+UK_INLINE void ga_tile(const int rv, const int nc, int64_t K, const float *x, int64_t ldx, const float *const *y,
+                       float *c, int64_t ldc, int accumulate)
+{
+    VF a[NCMAX][RVMAX];
+    const float *yp[NCMAX];
+    for (int n = 0; n < nc; n++) {
+        yp[n] = y[n];
+        for (int v = 0; v < rv; v++)
+            a[n][v] = accumulate ? VLOAD(c + n * ldc + v * W) : VZERO();
+    }
+    for (int64_t k = 0; k < K; k++) {
+        VF xv[RVMAX];
+        for (int v = 0; v < rv; v++)
+            xv[v] = VLOAD(x + k * ldx + v * W);
+        for (int n = 0; n < nc; n++) {
+            VF b = VSET1(yp[n][k]);
+            for (int v = 0; v < rv; v++)
+                a[n][v] = VFMA(xv[v], b, a[n][v]);
+        }
+    }
+    for (int n = 0; n < nc; n++)
+        for (int v = 0; v < rv; v++)
+            VSTORE(c + n * ldc + v * W, a[n][v]);
+}
+
+UK_INLINE void gb_tile(const int rv, const int nc, int64_t n0, int64_t K, const float *x, int64_t ldx,
+                       const float *const *y, float *c, int64_t ldc, int accumulate)
+{
+    VF a[NCMAX][RVMAX];
+    for (int n = 0; n < nc; n++)
+        for (int v = 0; v < rv; v++)
+            a[n][v] = accumulate ? VLOAD(c + n * ldc + v * W) : VZERO();
+    for (int64_t k = 0; k < K; k++) {
+        VF xv[RVMAX];
+        const float *yk = y[k] + n0;
+        for (int v = 0; v < rv; v++)
+            xv[v] = VLOAD(x + k * ldx + v * W);
+        for (int n = 0; n < nc; n++) {
+            VF b = VSET1(yk[n]);
+            for (int v = 0; v < rv; v++)
+                a[n][v] = VFMA(xv[v], b, a[n][v]);
+        }
+    }
+    for (int n = 0; n < nc; n++)
+        for (int v = 0; v < rv; v++)
+            VSTORE(c + n * ldc + v * W, a[n][v]);
+}
+
+/* Dispatch a (rv, nc) pair to a tile of constant shape. */
+#if NCMAX == 8
+#define UK_CASE_NC78(RV, call) case RV * 16 + 7: call(RV, 7); break; case RV * 16 + 8: call(RV, 8); break;
+#else
+#define UK_CASE_NC78(RV, call)
+#endif
+#define UK_CASE_RV(RV, call)                                                                                     \
+    case RV * 16 + 1: call(RV, 1); break;                                                                        \
+    case RV * 16 + 2: call(RV, 2); break;                                                                        \
+    case RV * 16 + 3: call(RV, 3); break;                                                                        \
+    case RV * 16 + 4: call(RV, 4); break;                                                                        \
+    case RV * 16 + 5: call(RV, 5); break;                                                                        \
+    case RV * 16 + 6: call(RV, 6); break;                                                                        \
+    UK_CASE_NC78(RV, call)
+#if RVMAX == 3
+#define UK_CASE_RV3(call) UK_CASE_RV(3, call)
+#else
+#define UK_CASE_RV3(call)
+#endif
+#define UK_CASES(call)                                                                                           \
+    switch (rv * 16 + nc) {                                                                                      \
+    UK_CASE_RV(1, call)                                                                                          \
+    UK_CASE_RV(2, call)                                                                                          \
+    UK_CASE_RV3(call)                                                                                            \
+    default: ATTN_ASSERT(0);                                                                                     \
+    }
+
+static void gemm_a(int64_t N, int64_t K, int64_t R, const float *x, int64_t ldx, const float *const *y, float *c,
+                   int64_t ldc, int accumulate)
+{
+    ATTN_ASSERT(R % W == 0);
+    for (int64_t r0 = 0; r0 < R; r0 += RVMAX * W) {
+        int rv = (int)((R - r0) / W < RVMAX ? (R - r0) / W : RVMAX);
+        for (int64_t n0 = 0; n0 < N; n0 += NCMAX) {
+            int nc = (int)(N - n0 < NCMAX ? N - n0 : NCMAX);
+#define UK_CALL_A(RV, NC) ga_tile(RV, NC, K, x + r0, ldx, y + n0, c + n0 * ldc + r0, ldc, accumulate)
+            UK_CASES(UK_CALL_A)
+#undef UK_CALL_A
+        }
+    }
+}
+
+static void gemm_b(int64_t N, int64_t K, int64_t R, const float *x, int64_t ldx, const float *const *y, float *c,
+                   int64_t ldc, int accumulate)
+{
+    ATTN_ASSERT(R % W == 0);
+    for (int64_t r0 = 0; r0 < R; r0 += RVMAX * W) {
+        int rv = (int)((R - r0) / W < RVMAX ? (R - r0) / W : RVMAX);
+        for (int64_t n0 = 0; n0 < N; n0 += NCMAX) {
+            int nc = (int)(N - n0 < NCMAX ? N - n0 : NCMAX);
+#define UK_CALL_B(RV, NC) gb_tile(RV, NC, n0, K, x + r0, ldx, y, c + n0 * ldc + r0, ldc, accumulate)
+            UK_CASES(UK_CALL_B)
+#undef UK_CALL_B
+        }
+    }
+}
+
+static void softmax_tile(float *s, int64_t lds, int64_t nk, int64_t R, float *m, float *l, float *alpha)
+{
+    const VF ninf = VSET1(-INFINITY), zero = VZERO(), one = VSET1(1.0f);
+    for (int64_t r = 0; r < R; r += W) {
+        VF mo = VLOAD(m + r), mx = mo;
+        for (int64_t j = 0; j < nk; j++)
+            mx = VMAX(mx, VLOAD(s + j * lds + r));
+        VF mu = VBLEND_EQ(mx, ninf, zero, mx); /* mx == -inf ? 0 : mx */
+        VF al = VBLEND_EQ(mo, mu, one, VEXP(VSUB(mo, mu)));
+        VF sum0 = VZERO(), sum1 = VZERO();
+        int64_t j = 0;
+        for (; j + 1 < nk; j += 2) {
+            VF s0 = VLOAD(s + j * lds + r), s1 = VLOAD(s + (j + 1) * lds + r);
+            VF p0 = VKEEP(s0, VEXP(VSUB(s0, mu))), p1 = VKEEP(s1, VEXP(VSUB(s1, mu)));
+            VSTORE(s + j * lds + r, p0);
+            VSTORE(s + (j + 1) * lds + r, p1);
+            sum0 = VADD(sum0, p0);
+            sum1 = VADD(sum1, p1);
+        }
+        for (; j < nk; j++) {
+            VF s0 = VLOAD(s + j * lds + r);
+            VF p0 = VKEEP(s0, VEXP(VSUB(s0, mu)));
+            VSTORE(s + j * lds + r, p0);
+            sum0 = VADD(sum0, p0);
+        }
+        VSTORE(alpha + r, al);
+        VSTORE(l + r, VFMA(VLOAD(l + r), al, VADD(sum0, sum1)));
+        VSTORE(m + r, mx);
+    }
+}
+
+static void exp_sub(const float *x, float *y, int64_t n, const float *sub, int64_t per)
+{
+    ATTN_ASSERT(n % W == 0 && per % W == 0);
+    for (int64_t i = 0; i < n; i += W) {
+        VF xv = VLOAD(x + i);
+        VSTORE(y + i, VKEEP(xv, VEXP(VSUB(xv, VSET1(sub[i / per])))));
+    }
+}
+
+static double fma_probe(int64_t iters)
+{
+    VF m = VSET1(0.999999f), c = VSET1(1e-7f);
+    VF a0 = VSET1(0), a1 = VSET1(1), a2 = VSET1(2), a3 = VSET1(3), a4 = VSET1(4), a5 = VSET1(5);
+    VF a6 = VSET1(6), a7 = VSET1(7), a8 = VSET1(8), a9 = VSET1(9), a10 = VSET1(10), a11 = VSET1(11);
+    for (int64_t it = 0; it < iters; it++) {
+        a0 = VFMA(a0, m, c), a1 = VFMA(a1, m, c), a2 = VFMA(a2, m, c), a3 = VFMA(a3, m, c);
+        a4 = VFMA(a4, m, c), a5 = VFMA(a5, m, c), a6 = VFMA(a6, m, c), a7 = VFMA(a7, m, c);
+        a8 = VFMA(a8, m, c), a9 = VFMA(a9, m, c), a10 = VFMA(a10, m, c), a11 = VFMA(a11, m, c);
+        /* keep the chains in registers and the loop from being folded */
+        __asm__ volatile("" : "+v"(a0), "+v"(a1), "+v"(a2), "+v"(a3), "+v"(a4), "+v"(a5), "+v"(a6), "+v"(a7),
+                         "+v"(a8), "+v"(a9), "+v"(a10), "+v"(a11));
+    }
+    VF s = VADD(VADD(VADD(a0, a1), VADD(a2, a3)), VADD(VADD(a4, a5), VADD(a6, a7)));
+    s = VADD(s, VADD(VADD(a8, a9), VADD(a10, a11)));
+    float out[W];
+    VSTORE(out, s);
+    volatile float sink = out[0];
+    (void)sink;
+    return (double)iters * 12.0 * W * 2.0;
+}
+
+const attn_ukernels UK_TABLE = {
+    .id = UK_ID,
+    .name = UK_NAME,
+    .gemm_a = gemm_a,
+    .gemm_b = gemm_b,
+    .softmax = softmax_tile,
+    .exp_sub = exp_sub,
+    .fma_probe = fma_probe,
+};
