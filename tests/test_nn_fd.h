@@ -20,13 +20,13 @@
 
 typedef double (*fd_loss_fn)(void *ctx);
 
-static void fd_fill(test_rng *r, float *x, int64_t n, double scale)
+static inline void fd_fill(test_rng *r, float *x, int64_t n, double scale)
 {
     for (int64_t i = 0; i < n; i++)
         x[i] = (float)(scale * test_normal(r));
 }
 
-static double fd_dot(const float *r, const float *y, int64_t n)
+static inline double fd_dot(const float *r, const float *y, int64_t n)
 {
     double s = 0;
     for (int64_t i = 0; i < n; i++)
@@ -37,7 +37,7 @@ static double fd_dot(const float *r, const float *y, int64_t n)
 /* Compare g_an[i] with the FD derivative for up to `max_checks` elements of x
  * (all when n <= max_checks, else a random sample).  One CHECK per tensor,
  * reporting the worst element. */
-static void fd_check(const char *what, float *x, const float *g_an, int64_t n, fd_loss_fn loss, void *ctx, double h,
+static inline void fd_check(const char *what, float *x, const float *g_an, int64_t n, fd_loss_fn loss, void *ctx, double h,
                      double atol, double rtol, test_rng *rng, int max_checks)
 {
     double worst = 0, w_an = 0, w_fd = 0;
