@@ -1,0 +1,270 @@
+/*
+ * flash_bwd.c - the tiled attention backward, portable driver.
+ *
+ * A work item is one block of BK keys of one (b, hk); the keys are the lanes.
+ * The item packs K^T (scaled), V^T and K (rows of non-finite values zeroed,
+ * see below) once, then for every query head h of the group and every block
+ * of BQ query rows that sees any of its keys:
+ *     S   = Q K^T * scale        (BQ x BK)  gemm_a
+ *     steps 2-5 where needed (masks -> -inf), P = exp(S - lse)
+ *     dP  = dO V^T               gemm_a,  times the dropout factors Z
+ *     dS  = P * (dP - rowsum(dO * O)) [* (1 - tanh^2) soft-cap] * scale,
+ *           exactly 0 where P == 0 (hidden keys: no 0 * NaN)
+ *     dV^T += dO^T (P*Z)         gemm_b (the item's own accumulator)
+ *     dK^T += Q^T dS             gemm_b
+ *     dQ   += dS K               gemm_a into the thread's partial dQ
+ * dK and dV of a key block are written by the one item that owns it; dQ is
+ * the sum of the threads' partial buffers, added in thread order.  No
+ * atomics: bitwise repeatable for a fixed thread count.
+ *
+ * Memory: one partial dQ (B x Hq x Lq x D) per thread besides O(BK * D)
+ * tiles; no Lq x Lk matrix.
+ */
+#include "core/dropout.h"
+#include "kernels/kernels.h"
+
+#include <math.h>
+#include <omp.h>
+#include <string.h>
+
+#define BK 96 /* keys (lanes) per item */
+#define BQ 64 /* query rows per step */
+
+static int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+
+/* Visible key range [lo, hi) and diagonal of row i (see flash_fwd.c). */
+static void row_range(const attn_problem *p, int64_t b, int64_t i, int64_t *lo, int64_t *hi, int64_t *diag)
+{
+    int64_t k0, k1, il, off;
+    attn_row_geometry(p, b, i, &k0, &k1, &il, &off);
+    int64_t d = k0 + il + off, l = k0, h = k1;
+    if (p->causal != ATTN_CAUSAL_NONE && h > d + 1)
+        h = d + 1;
+    if (p->window) {
+        if (p->window_left >= 0 && l < d - p->window_left)
+            l = d - p->window_left;
+        if (p->window_right >= 0 && h > d + p->window_right + 1)
+            h = d + p->window_right + 1;
+    }
+    if (l >= h)
+        l = h = 0;
+    *lo = l, *hi = h, *diag = d;
+}
+
+/* Steps 2-5 on s[0..nk) of row i (keys j0..): hidden keys -inf; t (optional)
+ * receives the soft-capped scores' tanh for the chain rule. */
+static void mods_row(const attn_problem *p, int64_t b, int64_t h, int64_t i, int64_t lo, int64_t hi, int64_t diag,
+                     int64_t j0, int64_t nk, float *s, float *t)
+{
+    const unsigned char *mask = p->has_mask ? (const unsigned char *)p->mask.data : NULL;
+    float cap = (float)p->softcap, slope = p->alibi ? p->alibi[h] : 0.0f;
+    for (int64_t jj = 0; jj < nk; jj++) {
+        int64_t j = j0 + jj;
+        if (j < lo || j >= hi || (mask && !mask[attn_off4(&p->mask, b, h, i, j)])) {
+            s[jj] = -INFINITY;
+            continue;
+        }
+        float x = s[jj];
+        if (cap > 0) {
+            float th = tanhf(x / cap);
+            t[jj] = th;
+            x = cap * th;
+        }
+        if (p->alibi)
+            x -= slope * fabsf((float)(diag - j));
+        if (p->has_bias)
+            x += (float)attn_load(p->bias.data, p->bias.dtype, attn_off4(&p->bias, b, h, i, j));
+        s[jj] = x;
+    }
+}
+
+typedef struct bwd_ws {
+    float *kt, *vt, *kn, *dkt, *dvt; /* D x R, Dv x R, BK x Dp, D x R, Dv x R */
+    float *s, *dp, *t;               /* BQ x R each */
+    float *qpack, *dopack;           /* BQ x D, BQ x Dv: strided q / dout only */
+    float *lse, *di;                 /* BQ */
+    const float **qrows, **dorows, **srows;
+} bwd_ws;
+
+static bool finite_row(const float *x, int64_t n)
+{
+    float acc = 0;
+    for (int64_t d = 0; d < n; d++)
+        acc += x[d] * 0.0f;
+    return acc == 0.0f;
+}
+
+static void bwd_item(const attn_problem *p, const attn_ukernels *uk, bwd_ws *w, const int64_t *rlo,
+                     const int64_t *rhi, const int64_t *rdiag, float *dqp, int64_t Dp, int64_t b, int64_t hk,
+                     int64_t j0, int64_t nk)
+{
+    const int64_t D = p->Dq, Dv = p->Dv, R = round_up(nk, ATTN_LANES);
+    const float *k = p->k.data, *v = p->v.data, scale = (float)p->scale, cap = (float)p->softcap;
+    const uint32_t threshold = attn_dropout_threshold(p->dropout_p);
+    const float keep_scale = (float)(1.0 / (1.0 - p->dropout_p));
+    memset(w->kt, 0, (size_t)(D * R) * sizeof(float));
+    memset(w->vt, 0, (size_t)(Dv * R) * sizeof(float));
+    memset(w->kn, 0, (size_t)(nk * Dp) * sizeof(float));
+    memset(w->dkt, 0, (size_t)(D * R) * sizeof(float));
+    memset(w->dvt, 0, (size_t)(Dv * R) * sizeof(float));
+    for (int64_t jj = 0; jj < nk; jj++) {
+        float *kr = w->kn + jj * Dp;
+        for (int64_t d = 0; d < D; d++) {
+            float x = k[attn_off4(&p->k, b, hk, j0 + jj, d)];
+            w->kt[d * R + jj] = scale * x;
+            kr[d] = x;
+        }
+        if (!finite_row(kr, D)) /* a visible one propagates through dS instead */
+            memset(kr, 0, (size_t)D * sizeof(float));
+        for (int64_t d = 0; d < Dv; d++)
+            w->vt[d * R + jj] = v[attn_off4(&p->v, b, hk, j0 + jj, d)];
+    }
+    const bool elementwise = p->softcap > 0 || p->alibi || p->has_bias || p->has_mask;
+    const float *q = p->q.data, *dout = p->dout.data, *out = p->out.data, *lse = p->lse.data;
+    const bool q_unit = p->q.st[3] == 1 || D <= 1, do_unit = p->dout.st[3] == 1 || Dv <= 1;
+    for (int64_t h = hk * p->group; h < (hk + 1) * p->group; h++) {
+        for (int64_t i0 = 0; i0 < p->Lq; i0 += BQ) {
+            int64_t nr = p->Lq - i0 < BQ ? p->Lq - i0 : BQ;
+            const int64_t *lo = rlo + b * p->Lq + i0, *hi = rhi + b * p->Lq + i0;
+            bool any = false, full = true;
+            for (int64_t r = 0; r < nr; r++) {
+                if (lo[r] < j0 + nk && hi[r] > j0)
+                    any = true;
+                if (lo[r] > j0 || hi[r] < j0 + nk)
+                    full = false;
+            }
+            if (!any)
+                continue;
+            for (int64_t r = 0; r < nr; r++) {
+                int64_t i = i0 + r;
+                if (q_unit)
+                    w->qrows[r] = q + attn_off4(&p->q, b, h, i, 0);
+                else {
+                    for (int64_t d = 0; d < D; d++)
+                        w->qpack[r * D + d] = q[attn_off4(&p->q, b, h, i, d)];
+                    w->qrows[r] = w->qpack + r * D;
+                }
+                if (do_unit)
+                    w->dorows[r] = dout + attn_off4(&p->dout, b, h, i, 0);
+                else {
+                    for (int64_t d = 0; d < Dv; d++)
+                        w->dopack[r * Dv + d] = dout[attn_off4(&p->dout, b, h, i, d)];
+                    w->dorows[r] = w->dopack + r * Dv;
+                }
+                float di = 0;
+                for (int64_t d = 0; d < Dv; d++)
+                    di += w->dorows[r][d] * out[attn_off4(&p->out, b, h, i, d)];
+                w->di[r] = di;
+                w->lse[r] = lse[attn_off4(&p->lse, b, h, i, 0)];
+                w->srows[r] = w->s + r * R;
+            }
+            uk->gemm_a(nr, D, R, w->kt, R, w->qrows, w->s, R, 0);
+            if (!full || elementwise || R != nk)
+                for (int64_t r = 0; r < nr; r++) {
+                    float *s = w->s + r * R;
+                    int64_t i = i0 + r;
+                    mods_row(p, b, h, i, lo[r], hi[r], rdiag[b * p->Lq + i], j0, nk, s, w->t + r * R);
+                    for (int64_t jj = nk; jj < R; jj++)
+                        s[jj] = -INFINITY;
+                }
+            for (int64_t r = 0; r < nr; r++) /* P = exp(S - lse); a row with lse -inf has no visible key */
+                if (w->lse[r] == -INFINITY)
+                    for (int64_t jj = 0; jj < R; jj++)
+                        w->s[r * R + jj] = -INFINITY;
+            uk->exp_sub(w->s, w->s, nr * R, w->lse, R);
+            uk->gemm_a(nr, Dv, R, w->vt, R, w->dorows, w->dp, R, 0);
+            for (int64_t r = 0; r < nr; r++) {
+                float *pr = w->s + r * R, *dpr = w->dp + r * R, di = w->di[r];
+                uint64_t drow = p->dropout_p > 0 ? attn_dropout_row(p->dropout_seed, b, h, i0 + r) : 0;
+                for (int64_t jj = 0; jj < R; jj++) {
+                    float pw = pr[jj], z = 1.0f;
+                    if (p->dropout_p > 0)
+                        z = jj < nk && (attn_dropout_bits(drow, j0 + jj) >> 8) >= threshold ? keep_scale : 0.0f;
+                    float ds = pw == 0 ? 0.0f : pw * (dpr[jj] * z - di);
+                    if (cap > 0 && pw != 0) {
+                        float th = w->t[r * R + jj];
+                        ds *= 1.0f - th * th;
+                    }
+                    dpr[jj] = ds * scale; /* dp now holds dS */
+                    pr[jj] = pw * z;      /* s now holds P * Z */
+                }
+            }
+            uk->gemm_b(Dv, nr, R, w->s, R, w->dorows, w->dvt, R, 1);
+            uk->gemm_b(D, nr, R, w->dp, R, w->qrows, w->dkt, R, 1);
+            for (int64_t r = 0; r < nr; r++)
+                w->srows[r] = w->dp + r * R;
+            float *dqrow = dqp + ((b * p->Hq + h) * p->Lq + i0) * Dp;
+            uk->gemm_a(nr, nk, Dp, w->kn, Dp, w->srows, dqrow, Dp, 1);
+        }
+    }
+    float *dk = p->dk.data, *dv = p->dv.data;
+    for (int64_t jj = 0; jj < nk; jj++) {
+        for (int64_t d = 0; d < D; d++)
+            dk[attn_off4(&p->dk, b, hk, j0 + jj, d)] = w->dkt[d * R + jj];
+        for (int64_t d = 0; d < Dv; d++)
+            dv[attn_off4(&p->dv, b, hk, j0 + jj, d)] = w->dvt[d * R + jj];
+    }
+}
+
+attn_status attn_flash_backward(const attn_problem *p, const attn_ukernels *uk)
+{
+    const int64_t D = p->Dq, Dv = p->Dv, Dp = round_up(D > 0 ? D : 1, ATTN_LANES), R = round_up(BK, ATTN_LANES);
+    int nt = p->threads;
+    int64_t nkb = (p->Lk + BK - 1) / BK, items = p->B * p->Hkv * nkb;
+    int64_t rows = p->B * p->Hq * p->Lq;
+    /* rows of dq with no item (Lk == 0 ...) must still be zero */
+    size_t per = (size_t)(2 * D * R + 2 * Dv * R + BK * Dp + 3 * BQ * R + BQ * D + BQ * Dv + 2 * BQ + 6 * BQ + 64);
+    size_t dq_n = (size_t)(rows * Dp);
+    float *ws = attn_alloc(per * sizeof(float) * (size_t)nt, "flash backward workspace");
+    float *dqp = attn_alloc(dq_n * sizeof(float) * (size_t)nt, "flash backward partial dq");
+    int64_t *rr = attn_alloc((size_t)(3 * p->B * p->Lq + 1) * sizeof(int64_t), "flash backward row ranges");
+    if (!ws || !dqp || !rr) {
+        attn_free(ws), attn_free(dqp), attn_free(rr);
+        return ATTN_ERR_NOMEM;
+    }
+    int64_t *rlo = rr, *rhi = rr + p->B * p->Lq, *rdiag = rr + 2 * p->B * p->Lq;
+    for (int64_t b = 0; b < p->B; b++)
+        for (int64_t i = 0; i < p->Lq; i++)
+            row_range(p, b, i, &rlo[b * p->Lq + i], &rhi[b * p->Lq + i], &rdiag[b * p->Lq + i]);
+#pragma omp parallel num_threads(nt)
+    {
+        int t = omp_get_thread_num(), n = omp_get_num_threads();
+        float *f = ws + per * (size_t)t, *mydq = dqp + dq_n * (size_t)t;
+        memset(mydq, 0, dq_n * sizeof(float));
+        bwd_ws w;
+        w.kt = f, f += D * R;
+        w.vt = f, f += Dv * R;
+        w.kn = f, f += BK * Dp;
+        w.dkt = f, f += D * R;
+        w.dvt = f, f += Dv * R;
+        w.s = f, f += BQ * R;
+        w.dp = f, f += BQ * R;
+        w.t = f, f += BQ * R;
+        w.qpack = f, f += BQ * D;
+        w.dopack = f, f += BQ * Dv;
+        w.lse = f, f += BQ;
+        w.di = f, f += BQ;
+        w.qrows = (const float **)f, f += 2 * BQ;
+        w.dorows = (const float **)f, f += 2 * BQ;
+        w.srows = (const float **)f;
+        for (int64_t it = t; it < items; it += n) {
+            int64_t pair = it / nkb, kb = it % nkb, j0 = kb * BK;
+            bwd_item(p, uk, &w, rlo, rhi, rdiag, mydq, Dp, pair / p->Hkv, pair % p->Hkv, j0,
+                     p->Lk - j0 < BK ? p->Lk - j0 : BK);
+        }
+#pragma omp barrier
+        /* dq = sum of the partials in thread order; rows split across threads */
+        float *dq = p->dq.data;
+        for (int64_t row = t; row < rows; row += n) {
+            int64_t b = row / (p->Hq * p->Lq), h = row / p->Lq % p->Hq, i = row % p->Lq;
+            for (int64_t d = 0; d < D; d++) {
+                float acc = 0;
+                for (int u = 0; u < n; u++)
+                    acc += dqp[dq_n * (size_t)u + (size_t)(row * Dp + d)];
+                dq[attn_off4(&p->dq, b, h, i, d)] = acc;
+            }
+        }
+    }
+    attn_free(ws), attn_free(dqp), attn_free(rr);
+    return ATTN_OK;
+}
