@@ -18,6 +18,11 @@ command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 command -v python3 >/dev/null 2>&1 || need+=(python3 python3-venv)
 # Libraries the tool will use (cairo, jansson) are added here with the
 # features that need them: for each, `pkg-config --exists MOD || need+=(PKG)`.
+# Pictures (attn viz): cairo, pango, and a CJK font so Chinese labels render.
+command -v pkg-config >/dev/null 2>&1 && pkg-config --exists cairo || need+=(libcairo2-dev)
+command -v pkg-config >/dev/null 2>&1 && pkg-config --exists pangocairo || need+=(libpango1.0-dev)
+command -v pkg-config >/dev/null 2>&1 && pkg-config --exists fontconfig || need+=(libfontconfig-dev)
+dpkg -s fonts-wqy-microhei >/dev/null 2>&1 || need+=(fonts-wqy-microhei)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"

@@ -13,5 +13,7 @@
 int attn_cmd_explain(int argc, char **argv);
 int attn_cmd_run(int argc, char **argv);
 int attn_cmd_bench(int argc, char **argv);
+int attn_cmd_viz(int argc, char **argv);      /* viz.c: heatmaps of weights */
+int attn_cmd_viz_loss(int argc, char **argv); /* viz.c: loss curves */
 
 #endif

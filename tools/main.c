@@ -19,6 +19,8 @@ static const command commands[] = {
     {"explain", attn_cmd_explain, "show attention step by step on seed 002's example or your own Q, K, V"},
     {"run", attn_cmd_run, "compute attention of .npy inputs and write the output (and weights, lse)"},
     {"bench", attn_cmd_bench, "measure speed and memory"},
+    {"viz", attn_cmd_viz, "draw attention weights as a heatmap (PNG or SVG), per head and averaged"},
+    {"viz-loss", attn_cmd_viz_loss, "draw loss curves from a CSV file (PNG or SVG)"},
 };
 enum { NUM_COMMANDS = sizeof commands / sizeof *commands };
 
