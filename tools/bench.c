@@ -1,14 +1,399 @@
 /*
- * bench.c - `attn bench`: speed and memory, measured (see issue 3).
+ * bench.c - `attn bench`: speed and memory, measured (issue 3).
+ *
+ *   attn bench [--op fwd|bwd|decode] [--shape B,H,Lq,Lk,D] [--causal] [--threads N]
+ *              [--kernel NAME] [--rounds N] [--json] [--memory]
+ *
+ * Each case is first checked against the reference on a slice (the first
+ * head and the first min(Lq, 128) queries, every key: the reference is too
+ * slow for the full size), then timed as the median of many short rounds
+ * (the host is shared and pauses cores for milliseconds, so one long timing
+ * measures the neighbours).  GFLOP/s use forward = 2 B H Lq Lk (Dk + Dv),
+ * halved for causal, backward = 2.5 x forward; the percentage is of the fp32
+ * peak measured in the same run by attn_peak_gflops.  The reference's speed
+ * is measured on the check slice.  Decode also reports the time to read K and
+ * V once (a parallel sum over both).  --memory runs forward and backward at
+ * N = 65536, one head, D = 64 and reports the peak RSS (getrusage) against
+ * inputs + outputs + 64 MiB.
  */
 #include "cli.h"
 
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+typedef struct bcase {
+    const char *op; /* fwd, bwd, decode */
+    int64_t B, H, Lq, Lk, D;
+    int causal;
+} bcase;
+
+typedef struct bopts {
+    int threads, json, rounds;
+    attn_kernel kernel;
+    double peak;
+} bopts;
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static float *rand_f32(int64_t n, uint64_t *state)
+{
+    float *x = malloc((size_t)(n > 0 ? n : 1) * sizeof(float));
+    if (!x)
+        return NULL;
+    for (int64_t i = 0; i < n; i++) {
+        *state = *state * 6364136223846793005ull + 1442695040888963407ull;
+        x[i] = (float)((double)(*state >> 40) / 16777216.0 * 2.0 - 1.0);
+    }
+    return x;
+}
+
+/* Tensors of one problem: q (B,H,Lq,D), k, v (B,H,Lk,D), out/dout (B,H,Lq,D), lse. */
+typedef struct prob {
+    int64_t B, H, Lq, Lk, D;
+    float *q, *k, *v, *out, *lse, *dout, *dq, *dk, *dv;
+    attn_tensor tq, tk, tv, tout, tlse, tdout, tdq, tdk, tdv;
+} prob;
+
+static int prob_init(prob *p, int64_t B, int64_t H, int64_t Lq, int64_t Lk, int64_t D, int bwd)
+{
+    memset(p, 0, sizeof *p);
+    p->B = B, p->H = H, p->Lq = Lq, p->Lk = Lk, p->D = D;
+    uint64_t st = 12345;
+    int64_t nq = B * H * Lq * D, nk = B * H * Lk * D;
+    p->q = rand_f32(nq, &st), p->k = rand_f32(nk, &st), p->v = rand_f32(nk, &st);
+    p->out = rand_f32(nq, &st), p->lse = rand_f32(B * H * Lq, &st);
+    if (bwd)
+        p->dout = rand_f32(nq, &st), p->dq = rand_f32(nq, &st), p->dk = rand_f32(nk, &st), p->dv = rand_f32(nk, &st);
+    if (!p->q || !p->k || !p->v || !p->out || !p->lse || (bwd && (!p->dout || !p->dq || !p->dk || !p->dv)))
+        return -1;
+    p->tq = attn_tensor_4d(p->q, ATTN_F32, B, H, Lq, D);
+    p->tk = attn_tensor_4d(p->k, ATTN_F32, B, H, Lk, D);
+    p->tv = attn_tensor_4d(p->v, ATTN_F32, B, H, Lk, D);
+    p->tout = attn_tensor_4d(p->out, ATTN_F32, B, H, Lq, D);
+    p->tlse = attn_tensor_3d(p->lse, ATTN_F32, B, H, Lq);
+    if (bwd) {
+        p->tdout = attn_tensor_4d(p->dout, ATTN_F32, B, H, Lq, D);
+        p->tdq = attn_tensor_4d(p->dq, ATTN_F32, B, H, Lq, D);
+        p->tdk = attn_tensor_4d(p->dk, ATTN_F32, B, H, Lk, D);
+        p->tdv = attn_tensor_4d(p->dv, ATTN_F32, B, H, Lk, D);
+    }
+    return 0;
+}
+
+static void prob_free(prob *p)
+{
+    free(p->q), free(p->k), free(p->v), free(p->out), free(p->lse);
+    free(p->dout), free(p->dq), free(p->dk), free(p->dv);
+}
+
+static attn_status run_op(prob *p, int bwd, const attn_options *o)
+{
+    attn_status st = attn_forward(&p->tout, &p->tlse, NULL, &p->tq, &p->tk, &p->tv, o);
+    if (st != ATTN_OK || !bwd)
+        return st;
+    return attn_backward(&p->tdq, &p->tdk, &p->tdv, &p->tdout, &p->tq, &p->tk, &p->tv, &p->tout, &p->tlse, o);
+}
+
+static double max_abs_diff(const float *a, const float *b, int64_t n)
+{
+    double m = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        if (!(d <= m))
+            m = d; /* NaN wins */
+    }
+    return m;
+}
+
+/* Check the kernel against the reference on the slice; returns the max error
+ * (out for fwd/decode; dq, dk, dv for bwd) and the reference's GFLOP/s. */
+static int check_slice(const bcase *c, const bopts *bo, double *max_err, double *ref_gflops, int64_t *slice_rows)
+{
+    int bwd = strcmp(c->op, "bwd") == 0;
+    int64_t rows = c->Lq < 128 ? c->Lq : 128;
+    *slice_rows = rows;
+    prob a, r;
+    if (prob_init(&a, 1, 1, rows, c->Lk, c->D, bwd) || prob_init(&r, 1, 1, rows, c->Lk, c->D, bwd)) {
+        fprintf(stderr, "attn: error: out of memory for the check slice\n");
+        return -1;
+    }
+    attn_options o;
+    memset(&o, 0, sizeof o);
+    o.causal = c->causal ? ATTN_CAUSAL_TOP_LEFT : ATTN_CAUSAL_NONE; /* top-left: a prefix of rows is exact */
+    o.threads = bo->threads;
+    o.kernel = bo->kernel;
+    attn_status st = run_op(&a, bwd, &o);
+    o.kernel = ATTN_KERNEL_REFERENCE;
+    double t0 = now();
+    if (st == ATTN_OK)
+        st = run_op(&r, bwd, &o);
+    double dt = now() - t0;
+    if (st != ATTN_OK) {
+        fprintf(stderr, "attn: error: %s\n", attn_errmsg());
+        prob_free(&a), prob_free(&r);
+        return -1;
+    }
+    double flops = 2.0 * rows * c->Lk * 2.0 * c->D * (c->causal ? 0.5 : 1.0) * (bwd ? 2.5 : 1.0);
+    *ref_gflops = flops / dt * 1e-9;
+    int64_t nq = rows * c->D, nk = c->Lk * c->D;
+    if (!bwd)
+        *max_err = max_abs_diff(a.out, r.out, nq);
+    else {
+        double e1 = max_abs_diff(a.dq, r.dq, nq), e2 = max_abs_diff(a.dk, r.dk, nk), e3 = max_abs_diff(a.dv, r.dv, nk);
+        *max_err = e1 > e2 ? e1 : e2;
+        *max_err = e3 > *max_err ? e3 : *max_err;
+    }
+    prob_free(&a), prob_free(&r);
+    return 0;
+}
+
+/* Seconds to read K and V once: a parallel sum over both. */
+static double read_time(const prob *p, int threads)
+{
+    int64_t n = p->B * p->H * p->Lk * p->D;
+    double best = 1e30;
+    for (int r = 0; r < 9; r++) {
+        double t0 = now(), s = 0;
+#pragma omp parallel for num_threads(threads) reduction(+ : s) schedule(static)
+        for (int64_t i = 0; i < n; i++)
+            s += (double)p->k[i] + (double)p->v[i];
+        double dt = now() - t0;
+        if (s == 12345.678)
+            fprintf(stderr, " ");
+        best = dt < best ? dt : best;
+    }
+    return best;
+}
+
+static int run_case(const bcase *c, const bopts *bo)
+{
+    int bwd = strcmp(c->op, "bwd") == 0, decode = strcmp(c->op, "decode") == 0;
+    double max_err = 0, ref_gflops = 0;
+    int64_t slice_rows = 0;
+    if (check_slice(c, bo, &max_err, &ref_gflops, &slice_rows))
+        return 1;
+    prob p;
+    if (prob_init(&p, c->B, c->H, c->Lq, c->Lk, c->D, bwd)) {
+        fprintf(stderr, "attn: error: out of memory for B=%lld H=%lld Lq=%lld Lk=%lld D=%lld\n", (long long)c->B,
+                (long long)c->H, (long long)c->Lq, (long long)c->Lk, (long long)c->D);
+        prob_free(&p);
+        return 1;
+    }
+    attn_options o;
+    memset(&o, 0, sizeof o);
+    o.causal = c->causal ? ATTN_CAUSAL_TOP_LEFT : ATTN_CAUSAL_NONE;
+    o.threads = bo->threads;
+    o.kernel = bo->kernel;
+    if (run_op(&p, bwd, &o) != ATTN_OK) { /* warm-up */
+        fprintf(stderr, "attn: error: %s\n", attn_errmsg());
+        prob_free(&p);
+        return 1;
+    }
+    if (bwd) /* time the backward alone */
+        attn_forward(&p.tout, &p.tlse, NULL, &p.tq, &p.tk, &p.tv, &o);
+    double times[1000];
+    int n = 0;
+    double start = now();
+    int want = bo->rounds > 0 ? bo->rounds : 15;
+    while (n < 1000 && (n < want || (bo->rounds == 0 && now() - start < 2.0 && n < 200))) {
+        double t0 = now();
+        attn_status st = bwd ? attn_backward(&p.tdq, &p.tdk, &p.tdv, &p.tdout, &p.tq, &p.tk, &p.tv, &p.tout, &p.tlse,
+                                             &o)
+                             : attn_forward(&p.tout, &p.tlse, NULL, &p.tq, &p.tk, &p.tv, &o);
+        times[n++] = now() - t0;
+        if (st != ATTN_OK) {
+            fprintf(stderr, "attn: error: %s\n", attn_errmsg());
+            prob_free(&p);
+            return 1;
+        }
+    }
+    qsort(times, (size_t)n, sizeof *times, cmp_double);
+    double med = times[n / 2];
+    double flops = 2.0 * c->B * c->H * c->Lq * c->Lk * 2.0 * c->D * (c->causal ? 0.5 : 1.0) * (bwd ? 2.5 : 1.0);
+    double gf = flops / med * 1e-9;
+    attn_kernel used = attn_kernel_for(&p.tq, &p.tk, &p.tv, &o);
+    double rd = decode ? read_time(&p, bo->threads > 0 ? bo->threads : attn_get_num_threads()) : 0;
+    int threads = bo->threads > 0 ? bo->threads : attn_get_num_threads();
+    if (bo->json) {
+        printf("{\"op\":\"%s\",\"B\":%lld,\"H\":%lld,\"Lq\":%lld,\"Lk\":%lld,\"D\":%lld,\"causal\":%s,\"threads\":%d,"
+               "\"kernel\":\"%s\",\"median_ms\":%.4f,\"min_ms\":%.4f,\"rounds\":%d,\"gflops\":%.2f,"
+               "\"peak_gflops\":%.2f,\"pct_peak\":%.2f,\"max_err\":%.3g,\"check\":\"B=1 H=1 Lq=%lld slice\","
+               "\"ref_gflops\":%.3f,\"speedup_vs_ref\":%.1f",
+               c->op, (long long)c->B, (long long)c->H, (long long)c->Lq, (long long)c->Lk, (long long)c->D,
+               c->causal ? "true" : "false", threads, attn_kernel_name(used), med * 1e3, times[0] * 1e3, n, gf,
+               bo->peak, 100 * gf / bo->peak, max_err, (long long)slice_rows, ref_gflops, gf / ref_gflops);
+        if (decode)
+            printf(",\"read_kv_ms\":%.4f,\"ratio_to_read\":%.3f", rd * 1e3, med / rd);
+        printf("}\n");
+    } else {
+        printf("%-6s B=%lld H=%lld Lq=%lld Lk=%lld D=%lld %-6s threads=%d kernel=%-9s median %9.3f ms (%3d rounds)  "
+               "%7.1f GFLOP/s  %5.1f%% of peak  x%.0f vs reference  max_err %.2g",
+               c->op, (long long)c->B, (long long)c->H, (long long)c->Lq, (long long)c->Lk, (long long)c->D,
+               c->causal ? "causal" : "full", threads, attn_kernel_name(used), med * 1e3, n, gf,
+               100 * gf / bo->peak, gf / ref_gflops, max_err);
+        if (decode)
+            printf("  read K,V once %.3f ms (x%.2f)", rd * 1e3, med / rd);
+        printf("\n");
+    }
+    fflush(stdout);
+    prob_free(&p);
+    return max_err < 1e-2 ? 0 : 1;
+}
+
+static long max_rss_kib(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss;
+}
+
+static int run_memory(const bopts *bo, int causal)
+{
+    const int64_t N = 65536, D = 64;
+    prob p;
+    if (prob_init(&p, 1, 1, N, N, D, 1)) {
+        fprintf(stderr, "attn: error: out of memory\n");
+        return 1;
+    }
+    double io_mib = (double)(8 * N * D + N) * 4 / 1048576.0; /* q k v out dout dq dk dv + lse */
+    long base = max_rss_kib();
+    attn_options o;
+    memset(&o, 0, sizeof o);
+    o.causal = causal ? ATTN_CAUSAL_TOP_LEFT : ATTN_CAUSAL_NONE;
+    o.threads = bo->threads;
+    o.kernel = bo->kernel;
+    double t0 = now();
+    attn_status st = attn_forward(&p.tout, &p.tlse, NULL, &p.tq, &p.tk, &p.tv, &o);
+    double t1 = now();
+    long after_fwd = max_rss_kib();
+    if (st == ATTN_OK)
+        st = attn_backward(&p.tdq, &p.tdk, &p.tdv, &p.tdout, &p.tq, &p.tk, &p.tv, &p.tout, &p.tlse, &o);
+    double t2 = now();
+    long after_bwd = max_rss_kib();
+    if (st != ATTN_OK) {
+        fprintf(stderr, "attn: error: %s\n", attn_errmsg());
+        prob_free(&p);
+        return 1;
+    }
+    double extra = (double)(after_bwd - base) / 1024.0;
+    int ok = extra <= 64.0;
+    if (bo->json)
+        printf("{\"op\":\"memory\",\"N\":%lld,\"H\":1,\"D\":%lld,\"causal\":%s,\"inputs_outputs_mib\":%.1f,"
+               "\"rss_before_mib\":%.1f,\"peak_rss_fwd_mib\":%.1f,\"peak_rss_bwd_mib\":%.1f,\"extra_mib\":%.1f,"
+               "\"fwd_s\":%.2f,\"bwd_s\":%.2f,\"within_64mib\":%s}\n",
+               (long long)N, (long long)D, causal ? "true" : "false", io_mib, base / 1024.0, after_fwd / 1024.0,
+               after_bwd / 1024.0, extra, t1 - t0, t2 - t1, ok ? "true" : "false");
+    else
+        printf("memory N=%lld H=1 D=%lld %s: inputs+outputs %.1f MiB, peak RSS %.1f MiB before, %.1f after forward, "
+               "%.1f after backward: %.1f MiB beyond the inputs and outputs (limit 64) %s; forward %.2f s, backward "
+               "%.2f s\n",
+               (long long)N, (long long)D, causal ? "causal" : "full", io_mib, base / 1024.0, after_fwd / 1024.0,
+               after_bwd / 1024.0, extra, ok ? "OK" : "OVER", t1 - t0, t2 - t1);
+    prob_free(&p);
+    return ok ? 0 : 1;
+}
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: attn bench [--op fwd|bwd|decode] [--shape B,H,Lq,Lk,D] [--causal] [--threads N] "
+                    "[--kernel auto|reference|scalar|avx2|avx512] [--rounds N] [--json] [--memory]\n");
+    return 2;
+}
 
 int attn_cmd_bench(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "attn: error: bench is not built yet\n");
-    return 1;
+    bopts bo;
+    memset(&bo, 0, sizeof bo);
+    bcase one;
+    memset(&one, 0, sizeof one);
+    one.op = "fwd";
+    int have_shape = 0, memory = 0;
+    for (int a = 1; a < argc; a++) {
+        const char *s = argv[a];
+        const char *val = a + 1 < argc ? argv[a + 1] : NULL;
+        if (strcmp(s, "--op") == 0 && val) {
+            if (strcmp(val, "fwd") && strcmp(val, "bwd") && strcmp(val, "decode")) {
+                fprintf(stderr, "attn: error: --op is '%s', expected fwd, bwd or decode\n", val);
+                return 2;
+            }
+            one.op = val, a++;
+        } else if (strcmp(s, "--shape") == 0 && val) {
+            long long b, h, lq, lk, d;
+            char extra;
+            if (sscanf(val, "%lld,%lld,%lld,%lld,%lld%c", &b, &h, &lq, &lk, &d, &extra) != 5 || b < 1 || h < 1 ||
+                lq < 1 || lk < 1 || d < 1) {
+                fprintf(stderr, "attn: error: --shape is '%s', expected B,H,Lq,Lk,D (positive integers)\n", val);
+                return 2;
+            }
+            one.B = b, one.H = h, one.Lq = lq, one.Lk = lk, one.D = d, have_shape = 1, a++;
+        } else if (strcmp(s, "--causal") == 0)
+            one.causal = 1;
+        else if (strcmp(s, "--threads") == 0 && val) {
+            bo.threads = atoi(val), a++;
+            if (bo.threads < 1) {
+                fprintf(stderr, "attn: error: --threads is '%s', expected a positive integer\n", val);
+                return 2;
+            }
+        } else if (strcmp(s, "--rounds") == 0 && val) {
+            bo.rounds = atoi(val), a++;
+            if (bo.rounds < 1 || bo.rounds > 1000) {
+                fprintf(stderr, "attn: error: --rounds is '%s', expected 1 to 1000\n", val);
+                return 2;
+            }
+        } else if (strcmp(s, "--kernel") == 0 && val) {
+            if (attn_kernel_parse(val, &bo.kernel) != ATTN_OK) {
+                fprintf(stderr, "attn: error: %s\n", attn_errmsg());
+                return 2;
+            }
+            a++;
+        } else if (strcmp(s, "--json") == 0)
+            bo.json = 1;
+        else if (strcmp(s, "--memory") == 0)
+            memory = 1;
+        else if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) {
+            usage();
+            return 0;
+        } else {
+            fprintf(stderr, "attn: error: unknown or incomplete option '%s'\n", s);
+            return usage();
+        }
+    }
+    if (bo.kernel != ATTN_KERNEL_AUTO && !attn_kernel_available(bo.kernel)) {
+        fprintf(stderr, "attn: error: this CPU cannot run the %s kernel (features: %s)\n", attn_kernel_name(bo.kernel),
+                attn_cpu_features());
+        return 1;
+    }
+    int threads = bo.threads > 0 ? bo.threads : attn_get_num_threads();
+    bo.peak = attn_peak_gflops(threads, 400);
+    if (!bo.json)
+        printf("attn bench: cpu %s, best kernel %s, %d threads, measured fp32 peak %.1f GFLOP/s\n", attn_cpu_features(),
+               attn_kernel_name(attn_kernel_best()), threads, bo.peak);
+    if (memory)
+        return run_memory(&bo, one.causal);
+    if (have_shape)
+        return run_case(&one, &bo);
+    static const bcase sweep[] = {
+        {"fwd", 1, 8, 4096, 4096, 128, 0}, {"fwd", 1, 8, 4096, 4096, 64, 1}, {"fwd", 1, 8, 4096, 4096, 64, 0},
+        {"fwd", 1, 8, 1024, 1024, 64, 0},  {"bwd", 1, 8, 4096, 4096, 64, 0}, {"bwd", 1, 8, 4096, 4096, 128, 0},
+        {"decode", 1, 8, 1, 32768, 128, 0},
+    };
+    int rc = 0;
+    for (size_t i = 0; i < sizeof sweep / sizeof *sweep; i++)
+        rc |= run_case(&sweep[i], &bo);
+    return rc;
 }

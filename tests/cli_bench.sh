@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# cli_bench.sh ATTN - `attn bench` on small shapes: JSON fields, every op, errors.
+set -u
+ATTN=$1
+fail=0
+check() { if eval "$2"; then :; else echo "FAIL: $1"; fail=1; fi; }
+for op in fwd bwd decode; do
+  out=$("$ATTN" bench --op $op --shape 1,2,40,1100,16 --threads 2 --rounds 3 --json 2>&1)
+  check "$op exits 0 ($out)" '[ $? -eq 0 ]'
+  for f in op B H Lq Lk D causal threads kernel median_ms gflops peak_gflops pct_peak max_err; do
+    check "$op json has $f" 'echo "$out" | grep -q "\"$f\":"'
+  done
+done
+out=$("$ATTN" bench --op fwd --shape 1,1,33,33,8 --causal --kernel scalar --rounds 2 2>&1)
+check "text mode names the kernel ($out)" 'echo "$out" | grep -q "kernel=scalar"'
+"$ATTN" bench --op nope >/dev/null 2>&1; check "bad op exits 2" '[ $? -eq 2 ]'
+"$ATTN" bench --shape 1,2,3 >/dev/null 2>&1; check "bad shape exits 2" '[ $? -eq 2 ]'
+"$ATTN" bench --kernel avx9 >/dev/null 2>&1; check "bad kernel exits 2" '[ $? -eq 2 ]'
+[ $fail -eq 0 ] && echo "cli_bench: ok"
+exit $fail

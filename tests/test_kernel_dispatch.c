@@ -1,0 +1,97 @@
+/*
+ * test_kernel_dispatch.c - CPU detection, the kernel table, forcing a kernel
+ * (per call, globally), and the vectorised exp's error bound.
+ *
+ * exp bound: every kernel's exp_sub must agree with exp in double to a
+ * relative error of 2^-21 (4.8e-7, ~4 ulp) over [-87.3, 0] (below that,
+ * outputs are clamped to ~1e-38 and compared absolutely), give exactly 1 at
+ * 0 and exactly 0 for -inf.  The softmax weights inherit this bound.
+ */
+#include "kernels/kernels.h"
+#include "testutil.h"
+
+#include <math.h>
+#include <string.h>
+
+static void test_exp(const attn_ukernels *uk)
+{
+    enum { N = 1 << 16 };
+    static float x[N], y[N];
+    float zero = 0;
+    double worst = 0, worst_x = 0;
+    for (int round = 0; round < 32; round++) {
+        for (int i = 0; i < N; i++)
+            x[i] = -87.3f * (float)((double)(round * N + i) / (32.0 * N));
+        uk->exp_sub(x, y, N, &zero, N);
+        for (int i = 0; i < N; i++) {
+            double want = exp((double)x[i]), err = fabs((double)y[i] - want) / want;
+            if (err > worst)
+                worst = err, worst_x = x[i];
+        }
+    }
+    printf("  %s exp: max relative error %.3g at x = %.6g (bound 4.77e-7)\n", uk->name, worst, worst_x);
+    CHECK(worst <= 4.77e-7, "%s exp: relative error %.3g at x = %.9g exceeds 2^-21", uk->name, worst, worst_x);
+    for (int i = 0; i < 16; i++)
+        x[i] = i == 3 ? -INFINITY : i == 5 ? -1000.0f : 0.0f;
+    uk->exp_sub(x, y, 16, &zero, 16);
+    CHECK(y[3] == 0.0f, "%s exp(-inf) = %g, expected exactly 0", uk->name, y[3]);
+    CHECK(y[0] == 1.0f, "%s exp(0) = %.9g, expected exactly 1", uk->name, y[0]);
+    CHECK(y[5] >= 0.0f && y[5] < 2e-38f, "%s exp(-1000) = %g, expected 0 or below 2e-38", uk->name, y[5]);
+}
+
+int main(void)
+{
+    printf("test_kernel_dispatch: cpu features '%s', best kernel %s\n", attn_cpu_features(),
+           attn_kernel_name(attn_kernel_best()));
+    /* names */
+    for (int k = ATTN_KERNEL_AUTO; k <= ATTN_KERNEL_AVX512; k++) {
+        attn_kernel back;
+        CHECK_OK(attn_kernel_parse(attn_kernel_name((attn_kernel)k), &back));
+        CHECK(back == (attn_kernel)k, "parse(name(%d)) = %d", k, (int)back);
+    }
+    attn_kernel kk;
+    CHECK_FAILS(attn_kernel_parse("avx1024", &kk), ATTN_ERR_INVALID, "avx1024");
+    CHECK(strcmp(attn_kernel_name((attn_kernel)99), "unknown") == 0, "name of 99");
+    CHECK(attn_kernel_available(ATTN_KERNEL_REFERENCE) && attn_kernel_available(ATTN_KERNEL_SCALAR),
+          "reference and scalar always available");
+    CHECK(!attn_kernel_available(ATTN_KERNEL_AVX512) || attn_kernel_available(ATTN_KERNEL_AVX2),
+          "avx512 implies avx2 here");
+    CHECK(attn_kernel_available(attn_kernel_best()), "best kernel available");
+
+    /* what a call would run: per call, global, fallbacks (starting from AUTO
+     * whatever ATTN_KERNEL says) */
+    attn_kernel from_env = attn_get_kernel();
+    printf("  ATTN_KERNEL gave the global choice %s\n", attn_kernel_name(from_env));
+    CHECK_OK(attn_set_kernel(ATTN_KERNEL_AUTO));
+    float q[8 * 4] = {0};
+    double qd[8 * 4] = {0};
+    attn_tensor tq = attn_tensor_2d(q, ATTN_F32, 8, 4), tqd = attn_tensor_2d(qd, ATTN_F64, 8, 4);
+    attn_options o = {0};
+    CHECK(attn_kernel_for(&tq, &tq, &tq, &o) == attn_kernel_best(), "auto picks the best kernel");
+    CHECK(attn_kernel_for(&tqd, &tqd, &tqd, &o) == ATTN_KERNEL_REFERENCE, "auto falls back for f64");
+    o.score = ATTN_SCORE_COSINE;
+    CHECK(attn_kernel_for(&tq, &tq, &tq, &o) == ATTN_KERNEL_REFERENCE, "auto falls back for cosine");
+    o.score = ATTN_SCORE_SCALED_DOT;
+    o.kernel = ATTN_KERNEL_SCALAR;
+    CHECK(attn_kernel_for(&tq, &tq, &tq, &o) == ATTN_KERNEL_SCALAR, "forced scalar");
+    o.kernel = ATTN_KERNEL_AUTO;
+    CHECK_OK(attn_set_kernel(ATTN_KERNEL_SCALAR));
+    CHECK(attn_get_kernel() == ATTN_KERNEL_SCALAR, "global choice stored");
+    CHECK(attn_kernel_for(&tq, &tq, &tq, &o) == ATTN_KERNEL_SCALAR, "global choice used");
+    CHECK(attn_kernel_for(&tqd, &tqd, &tqd, &o) == ATTN_KERNEL_REFERENCE, "global choice falls back for f64");
+    CHECK_OK(attn_set_kernel(ATTN_KERNEL_AUTO));
+    CHECK_FAILS(attn_set_kernel((attn_kernel)42), ATTN_ERR_INVALID, "42");
+    if (!attn_kernel_available(ATTN_KERNEL_AVX512))
+        CHECK_FAILS(attn_set_kernel(ATTN_KERNEL_AVX512), ATTN_ERR_UNSUPPORTED, "avx512");
+
+    /* exp of every kernel this CPU runs */
+    for (int k = ATTN_KERNEL_SCALAR; k <= ATTN_KERNEL_AVX512; k++) {
+        const attn_ukernels *uk = attn_ukernels_get((attn_kernel)k);
+        if (uk)
+            test_exp(uk);
+    }
+    double g = attn_peak_gflops(1, 20);
+    printf("  peak probe (1 thread, 20 ms): %.1f GFLOP/s\n", g);
+    CHECK(g > 0.1 && isfinite(g), "peak probe gave %g", g);
+    return test_summary("test_kernel_dispatch");
+}
