@@ -38,7 +38,9 @@ attn_tensor attn_tensor_nd(void *data, attn_dtype dtype, int rank, const int64_t
     for (int d = rank - 1; d >= 0; d--) {
         t.shape[d] = shape[d];
         t.stride[d] = stride;
-        stride *= shape[d] > 0 ? shape[d] : 1;
+        /* saturate: attn_tensor_check reports the overflow with a message */
+        if (!attn_mul_ok(stride, shape[d] > 0 ? shape[d] : 1, &stride))
+            stride = INT64_MAX;
     }
     return t;
 }
