@@ -189,8 +189,8 @@ static void bwd_item(const attn_problem *p, const attn_ukernels *uk, bwd_ws *w, 
                     pr[jj] = pw * z;      /* s now holds P * Z */
                 }
             }
-            uk->gemm_b(Dv, nr, R, w->s, R, w->dorows, w->dvt, R, 1);
-            uk->gemm_b(D, nr, R, w->dp, R, w->qrows, w->dkt, R, 1);
+            uk->gemm_b(Dv, nr, R, w->s, R, w->dorows, w->dvt, R, 1, NULL);
+            uk->gemm_b(D, nr, R, w->dp, R, w->qrows, w->dkt, R, 1, NULL);
             for (int64_t r = 0; r < nr; r++)
                 w->srows[r] = w->dp + r * R;
             float *dqrow = dqp + ((b * p->Hq + h) * p->Lq + i0) * Dp;

@@ -34,7 +34,7 @@
 #include <omp.h>
 #include <string.h>
 
-#define BR 96  /* query rows (lanes) per item */
+#define BR 192 /* most query rows (lanes) per item: 192, or 96 with causal / window masks */
 #define BC 64  /* keys per tile */
 
 static int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
@@ -193,9 +193,19 @@ static void fwd_item(const attn_problem *p, const attn_ukernels *uk, fwd_ws *w, 
         }
         uk->gemm_a(nk, D, R, w->qt, R, w->krows, w->st, R, 0);
         bool hidden_possible = !full || p->has_mask || p->has_bias;
-        if (!full || elementwise)
+        if (elementwise)
             for (int64_t r = 0; r < nr; r++)
                 mods_row(p, b, h, i0 + r, w->lo[r], w->hi[r], w->diag[r], j0, nk, w->st + r, R);
+        else if (!full) /* only the key ranges: hide keys outside [lo, hi) */
+            for (int64_t r = 0; r < nr; r++) {
+                int64_t a = w->lo[r] - j0, e = w->hi[r] - j0;
+                a = a < 0 ? 0 : a > nk ? nk : a;
+                e = e < a ? a : e > nk ? nk : e;
+                for (int64_t jj = 0; jj < a; jj++)
+                    w->st[jj * R + r] = -INFINITY;
+                for (int64_t jj = e; jj < nk; jj++)
+                    w->st[jj * R + r] = -INFINITY;
+            }
         uk->softmax(w->st, R, nk, R, w->m, w->l, w->alpha);
         if (p->dropout_p > 0)
             for (int64_t r = 0; r < nr; r++) {
@@ -212,12 +222,7 @@ static void fwd_item(const attn_problem *p, const attn_ukernels *uk, fwd_ws *w, 
                     w->bad[nbad++] = jj;
                     w->vrows[jj] = w->zero;
                 }
-        for (int64_t d = 0; d < Dv; d++) {
-            float *od = w->ot + d * R;
-            for (int64_t r = 0; r < R; r++)
-                od[r] *= w->alpha[r];
-        }
-        uk->gemm_b(Dv, nk, R, w->st, R, w->vrows, w->ot, R, 1);
+        uk->gemm_b(Dv, nk, R, w->st, R, w->vrows, w->ot, R, 1, w->alpha); /* O^T = alpha O^T + V^T P^T */
         for (int e = 0; e < nbad; e++) { /* a non-finite V row: only the rows that see it */
             int64_t jj = w->bad[e];
             const float *vr = v_unit ? v + attn_off4(&p->v, b, hk, j0 + jj, 0) : w->vpack + jj * Dv;
@@ -409,7 +414,10 @@ attn_status attn_flash_forward(const attn_problem *p, const attn_ukernels *uk)
     if (p->Lq <= 16 && p->num_seqs == 0 && p->Lk >= 4 * DEC_BK)
         return flash_decode(p, uk);
     int nt = p->threads;
-    int64_t nqb = (p->Lq + BR - 1) / BR, items = p->B * p->Hq * nqb;
+    /* Taller items read K and V fewer times; with a diagonal band, shorter
+     * ones have fewer partly hidden tiles. */
+    int64_t br = p->causal != ATTN_CAUSAL_NONE || p->window ? BR / 2 : BR;
+    int64_t nqb = (p->Lq + br - 1) / br, items = p->B * p->Hq * nqb;
     if (items < nt)
         nt = (int)items;
     size_t per = fwd_ws_floats(p);
@@ -422,8 +430,8 @@ attn_status attn_flash_forward(const attn_problem *p, const attn_ukernels *uk)
         fwd_ws w;
         fwd_ws_init(&w, ws + per * (size_t)t, p);
         for (int64_t it = t; it < items; it += n) {
-            int64_t bh = it / nqb, qb = it % nqb, i0 = qb * BR;
-            fwd_item(p, uk, &w, bh / p->Hq, bh % p->Hq, i0, p->Lq - i0 < BR ? p->Lq - i0 : BR);
+            int64_t bh = it / nqb, qb = it % nqb, i0 = qb * br;
+            fwd_item(p, uk, &w, bh / p->Hq, bh % p->Hq, i0, p->Lq - i0 < br ? p->Lq - i0 : br);
         }
     }
     attn_free(ws);

@@ -24,9 +24,10 @@ typedef struct attn_ukernels {
     void (*gemm_a)(int64_t N, int64_t K, int64_t R, const float *x, int64_t ldx, const float *const *y, float *c,
                    int64_t ldc, int accumulate);
     /* C[n][r] (= or +=) sum_{k<K} X[k][r] * Y[k][n],  Y: K row pointers, each
-     * contiguous along n (Y[k] + n). */
+     * contiguous along n (Y[k] + n).  With alpha (R values) and accumulate,
+     * C[n][r] = alpha[r] C[n][r] + sum ... (the online softmax's rescale). */
     void (*gemm_b)(int64_t N, int64_t K, int64_t R, const float *x, int64_t ldx, const float *const *y, float *c,
-                   int64_t ldc, int accumulate);
+                   int64_t ldc, int accumulate, const float *alpha);
     /* Online softmax over a tile S[j][r] (j < nk rows of stride lds, r < R):
      *   mx = max(m[r], max_j S[j][r]);  mu = mx == -inf ? 0 : mx
      *   alpha[r] = exp(m[r] - mu) (1 when m[r] == mu);  S[j][r] = exp(S[j][r] - mu),

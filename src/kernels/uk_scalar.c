@@ -25,13 +25,16 @@ static void gemm_a(int64_t N, int64_t K, int64_t R, const float *x, int64_t ldx,
 }
 
 static void gemm_b(int64_t N, int64_t K, int64_t R, const float *x, int64_t ldx, const float *const *y, float *c,
-                   int64_t ldc, int accumulate)
+                   int64_t ldc, int accumulate, const float *alpha)
 {
     for (int64_t n = 0; n < N; n++) {
         float *cr = c + n * ldc;
         if (!accumulate)
             for (int64_t r = 0; r < R; r++)
                 cr[r] = 0;
+        else if (alpha)
+            for (int64_t r = 0; r < R; r++)
+                cr[r] *= alpha[r];
         for (int64_t k = 0; k < K; k++) {
             float yk = y[k][n];
             const float *xk = x + k * ldx;

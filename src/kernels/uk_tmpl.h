@@ -45,12 +45,15 @@ UK_INLINE void ga_tile(const int rv, const int nc, int64_t K, const float *x, in
 }
 
 UK_INLINE void gb_tile(const int rv, const int nc, int64_t n0, int64_t K, const float *x, int64_t ldx,
-                       const float *const *y, float *c, int64_t ldc, int accumulate)
+                       const float *const *y, float *c, int64_t ldc, int accumulate, const float *alpha)
 {
     VF a[NCMAX][RVMAX];
     for (int n = 0; n < nc; n++)
-        for (int v = 0; v < rv; v++)
+        for (int v = 0; v < rv; v++) {
             a[n][v] = accumulate ? VLOAD(c + n * ldc + v * W) : VZERO();
+            if (accumulate && alpha)
+                a[n][v] = VMUL(a[n][v], VLOAD(alpha + v * W));
+        }
     for (int64_t k = 0; k < K; k++) {
         VF xv[RVMAX];
         const float *yk = y[k] + n0;
@@ -110,14 +113,14 @@ static void gemm_a(int64_t N, int64_t K, int64_t R, const float *x, int64_t ldx,
 }
 
 static void gemm_b(int64_t N, int64_t K, int64_t R, const float *x, int64_t ldx, const float *const *y, float *c,
-                   int64_t ldc, int accumulate)
+                   int64_t ldc, int accumulate, const float *alpha)
 {
     ATTN_ASSERT(R % W == 0);
     for (int64_t r0 = 0; r0 < R; r0 += RVMAX * W) {
         int rv = (int)((R - r0) / W < RVMAX ? (R - r0) / W : RVMAX);
         for (int64_t n0 = 0; n0 < N; n0 += NCMAX) {
             int nc = (int)(N - n0 < NCMAX ? N - n0 : NCMAX);
-#define UK_CALL_B(RV, NC) gb_tile(RV, NC, n0, K, x + r0, ldx, y, c + n0 * ldc + r0, ldc, accumulate)
+#define UK_CALL_B(RV, NC) gb_tile(RV, NC, n0, K, x + r0, ldx, y, c + n0 * ldc + r0, ldc, accumulate, alpha ? alpha + r0 : NULL)
             UK_CASES(UK_CALL_B)
 #undef UK_CALL_B
         }
