@@ -163,7 +163,18 @@ expect_fail "-o into a missing directory" 1 run -q q2.npy -k k2.npy -v v2.npy -o
 expect_fail "second output (--lse) fails: -o removed" 1 "${base[@]}" --lse nodir/out_l.npy
 expect_fail "third output (--weights) fails: -o, --lse removed" 1 "${base[@]}" --lse out_l.npy \
     --weights nodir/out_w.npy
-if ls nodir* .*.tmp* *.tmp* >/dev/null 2>&1; then bad "temporary files left: $(ls -a)"; else ok "no temporary files left"; fi
+# outputs that existed before a failed run keep their old contents
+printf 'old output\n' >keep_o.npy
+cp keep_o.npy keep_l.npy
+"$ATTN" "${base[@]/out.npy/keep_o.npy}" --lse keep_l.npy --weights nodir/out_w.npy 2>/dev/null
+st=$?
+if [ "$st" = 1 ] && [ "$(cat keep_o.npy)" = "old output" ] && [ "$(cat keep_l.npy)" = "old output" ]; then
+    ok "a failed run leaves existing outputs untouched"
+else
+    bad "a failed run changed existing outputs (exit $st): $(head -c 20 keep_o.npy | od -c | head -1)"
+fi
+rm -f keep_o.npy keep_l.npy
+if ls nodir* .*.tmp* *.tmp* *.staged.* >/dev/null 2>&1; then bad "temporary files left: $(ls -a)"; else ok "no temporary files left"; fi
 
 # ------------------------------------------------------- help and version
 want="attn 0.1.0 (library 0.1.0)"

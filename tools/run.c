@@ -6,11 +6,14 @@
  * Parsing, then loading, then the computation (one attn_forward call), then
  * the outputs.  Outputs are always f32; a failed run leaves no output file.
  */
+#define _POSIX_C_SOURCE 200809L /* mkstemp */
 #include "args.h"
 #include "cli.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -246,27 +249,46 @@ static int alloc_output(const char *what, const char *path, const attn_tensor *q
     return CLI_OK;
 }
 
-/* Write the outputs in order; if one fails, remove those already written,
- * so that a failed run leaves no output file. */
+/* Write the outputs as one transaction: each is first saved (atomically) to
+ * a fresh staging name beside its target; only when every one is complete
+ * are they renamed over their targets.  If any fails, the staged files are
+ * removed and every target, old or absent, is left exactly as it was. */
 static int write_outputs(const run_args *a, const attn_tensor *out, const attn_tensor *weights,
                          const attn_tensor *lse)
 {
     const char *paths[3] = {a->out, a->lse, a->weights};
     const char *names[3] = {"-o", "--lse", "--weights"};
     const attn_tensor *ts[3] = {out, lse, weights};
-    for (int i = 0; i < 3; i++) {
+    char staged[3][4096];
+    int n_staged = 0, rc = CLI_OK;
+    for (int i = 0; i < 3 && rc == CLI_OK; i++) {
+        staged[i][0] = 0;
         if (!paths[i])
             continue;
-        if (attn_npy_save(paths[i], ts[i]) != ATTN_OK) {
-            int rc = strstr(attn_errmsg(), paths[i]) ? cli_error("%s: %s", names[i], attn_errmsg())
-                                                      : cli_error("%s %s: %s", names[i], paths[i], attn_errmsg());
-            for (int j = 0; j < i; j++)
-                if (paths[j])
-                    unlink(paths[j]);
-            return rc;
+        if (snprintf(staged[i], sizeof staged[i], "%s.staged.XXXXXX", paths[i]) >= (int)sizeof staged[i]) {
+            rc = cli_error("%s %s: the path is too long", names[i], paths[i]);
+            break;
         }
+        int fd = mkstemp(staged[i]); /* reserves a unique name in the target's directory */
+        if (fd < 0) {
+            rc = cli_error("%s %s: cannot create a file there: %s", names[i], paths[i], strerror(errno));
+            staged[i][0] = 0;
+            break;
+        }
+        close(fd);
+        n_staged = i + 1;
+        if (attn_npy_save(staged[i], ts[i]) != ATTN_OK)
+            rc = cli_error("%s %s: %s", names[i], paths[i], attn_errmsg());
     }
-    return CLI_OK;
+    for (int i = 0; i < n_staged && rc == CLI_OK; i++)
+        if (staged[i][0] && rename(staged[i], paths[i]) != 0)
+            rc = cli_error("%s %s: cannot rename the finished output into place: %s", names[i], paths[i],
+                           strerror(errno));
+    if (rc != CLI_OK)
+        for (int i = 0; i < n_staged; i++)
+            if (staged[i][0])
+                unlink(staged[i]); /* harmless for those already renamed (ENOENT) */
+    return rc;
 }
 
 int attn_cmd_run(int argc, char **argv)
