@@ -173,20 +173,24 @@ static void bwd_item(const attn_problem *p, const attn_ukernels *uk, bwd_ws *w, 
                         w->s[r * R + jj] = -INFINITY;
             uk->exp_sub(w->s, w->s, nr * R, w->lse, R);
             uk->gemm_a(nr, Dv, R, w->vt, R, w->dorows, w->dp, R, 0);
-            for (int64_t r = 0; r < nr; r++) {
-                float *pr = w->s + r * R, *dpr = w->dp + r * R, di = w->di[r];
-                uint64_t drow = p->dropout_p > 0 ? attn_dropout_row(p->dropout_seed, b, h, i0 + r) : 0;
-                for (int64_t jj = 0; jj < R; jj++) {
-                    float pw = pr[jj], z = 1.0f;
-                    if (p->dropout_p > 0)
-                        z = jj < nk && (attn_dropout_bits(drow, j0 + jj) >> 8) >= threshold ? keep_scale : 0.0f;
-                    float ds = pw == 0 ? 0.0f : pw * (dpr[jj] * z - di);
-                    if (cap > 0 && pw != 0) {
-                        float th = w->t[r * R + jj];
-                        ds *= 1.0f - th * th;
+            if (p->dropout_p == 0 && cap == 0) /* dS = P (dP - D) scale, vectorised */
+                uk->dsoftmax(w->s, w->dp, nr * R, R, w->di, scale);
+            else {
+                for (int64_t r = 0; r < nr; r++) {
+                    float *pr = w->s + r * R, *dpr = w->dp + r * R, di = w->di[r];
+                    uint64_t drow = p->dropout_p > 0 ? attn_dropout_row(p->dropout_seed, b, h, i0 + r) : 0;
+                    for (int64_t jj = 0; jj < R; jj++) {
+                        float pw = pr[jj], z = 1.0f;
+                        if (p->dropout_p > 0)
+                            z = jj < nk && (attn_dropout_bits(drow, j0 + jj) >> 8) >= threshold ? keep_scale : 0.0f;
+                        float ds = pw == 0 ? 0.0f : pw * (dpr[jj] * z - di);
+                        if (cap > 0 && pw != 0) {
+                            float th = w->t[r * R + jj];
+                            ds *= 1.0f - th * th;
+                        }
+                        dpr[jj] = ds * scale; /* dp now holds dS */
+                        pr[jj] = pw * z;      /* s now holds P * Z */
                     }
-                    dpr[jj] = ds * scale; /* dp now holds dS */
-                    pr[jj] = pw * z;      /* s now holds P * Z */
                 }
             }
             uk->gemm_b(Dv, nr, R, w->s, R, w->dorows, w->dvt, R, 1, NULL);

@@ -36,6 +36,10 @@ typedef struct attn_ukernels {
     /* y[i] = exp(x[i] - sub[i / per]) for i < n (n % ATTN_LANES == 0), exactly 0
      * where x is -inf.  With per = n: one subtrahend. */
     void (*exp_sub)(const float *x, float *y, int64_t n, const float *sub, int64_t per);
+    /* The softmax backward on rows of lanes: for i < n (n % ATTN_LANES == 0),
+     * ds[i] = p[i] == 0 ? 0 : p[i] * (dp[i] - di[i / per]) * scale, in place
+     * of dp (exactly 0 where p is 0, so a NaN dp of a hidden key stays out). */
+    void (*dsoftmax)(const float *p, float *dp, int64_t n, int64_t per, const float *di, float scale);
     /* Peak probe: run `iters` rounds of independent FMA chains, return the
      * number of flops done (the caller times it). */
     double (*fma_probe)(int64_t iters);

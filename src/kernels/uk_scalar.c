@@ -69,6 +69,12 @@ static void exp_sub(const float *x, float *y, int64_t n, const float *sub, int64
         y[i] = x[i] == -INFINITY ? 0.0f : expf(x[i] - sub[i / per]);
 }
 
+static void dsoftmax(const float *p, float *dp, int64_t n, int64_t per, const float *di, float scale)
+{
+    for (int64_t i = 0; i < n; i++)
+        dp[i] = p[i] == 0 ? 0.0f : p[i] * (dp[i] - di[i / per]) * scale;
+}
+
 static double fma_probe(int64_t iters)
 {
     float a[8];
@@ -89,5 +95,6 @@ const attn_ukernels attn_uk_scalar = {
     .gemm_b = gemm_b,
     .softmax = softmax_tile,
     .exp_sub = exp_sub,
+    .dsoftmax = dsoftmax,
     .fma_probe = fma_probe,
 };

@@ -167,6 +167,17 @@ static void exp_sub(const float *x, float *y, int64_t n, const float *sub, int64
     }
 }
 
+static void dsoftmax(const float *p, float *dp, int64_t n, int64_t per, const float *di, float scale)
+{
+    ATTN_ASSERT(n % W == 0 && per % W == 0);
+    const VF sc = VSET1(scale), zero = VZERO();
+    for (int64_t i = 0; i < n; i += W) {
+        VF pv = VLOAD(p + i);
+        VF ds = VMUL(VMUL(pv, VSUB(VLOAD(dp + i), VSET1(di[i / per]))), sc);
+        VSTORE(dp + i, VBLEND_EQ(pv, zero, zero, ds));
+    }
+}
+
 static double fma_probe(int64_t iters)
 {
     VF m = VSET1(0.999999f), c = VSET1(1e-7f);
@@ -196,5 +207,6 @@ const attn_ukernels UK_TABLE = {
     .gemm_b = gemm_b,
     .softmax = softmax_tile,
     .exp_sub = exp_sub,
+    .dsoftmax = dsoftmax,
     .fma_probe = fma_probe,
 };
