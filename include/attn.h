@@ -465,6 +465,7 @@ typedef struct attn_param_info {
     int64_t numel;
     attn_init init;
     double init_scale;
+    int decay;      /* 1: attn_model_step applies weight decay (see there) */
 } attn_param_info;
 
 typedef struct attn_model {
@@ -778,6 +779,78 @@ typedef struct attn_lr_schedule {
     int cosine;
 } attn_lr_schedule;
 ATTN_API double attn_lr_at(const attn_lr_schedule *s, int64_t step);
+
+/* ---- Training a whole model ------------------------------------------------
+ * Weight decay is per tensor: attn_model_add sets attn_param_info.decay to 1
+ * for tensors of rank >= 2 (weight matrices, embedding and position tables)
+ * and to 0 for rank 1 (biases, layer-norm gains and shifts, learned query
+ * vectors), the usual Transformer recipe (nanoGPT's).  attn_model_set_decay
+ * changes one tensor's flag, before or after attn_model_alloc;
+ * ATTN_ERR_INVALID if no tensor has that name. */
+ATTN_API attn_status attn_model_set_decay(attn_model *m, const char *name, int decay);
+
+typedef enum attn_optim_kind {
+    ATTN_OPTIM_SGD = 0,  /* attn_sgd_step (momentum, L2 weight decay) */
+    ATTN_OPTIM_ADAM = 1, /* attn_adam_step (L2 weight decay) */
+    ATTN_OPTIM_ADAMW = 2 /* attn_adamw_step (decoupled weight decay) */
+} attn_optim_kind;
+
+/* "sgd", "adam", "adamw"; "unknown" else. */
+ATTN_API const char *attn_optim_name(attn_optim_kind kind);
+/* Parse one of those names into *kind.  ATTN_ERR_INVALID if unknown. */
+ATTN_API attn_status attn_optim_parse(const char *name, attn_optim_kind *kind);
+
+/* An optimizer's hyper-parameters (its state, the moments and the step
+ * count, lives in the model: opt_m, opt_v, step).  Every field is used as
+ * given: start from attn_optimizer_default. */
+typedef struct attn_optimizer {
+    attn_optim_kind kind;
+    attn_lr_schedule lr;   /* the learning rate of step s is attn_lr_at(&lr, s) */
+    double momentum;       /* SGD, in [0, 1) */
+    double beta1, beta2;   /* Adam, AdamW, in [0, 1) */
+    double eps;            /* Adam, AdamW, > 0 */
+    double weight_decay;   /* >= 0, applied to tensors whose decay flag is set */
+    double clip_norm;      /* > 0: clip the global gradient norm to this first; 0: no clipping */
+} attn_optimizer;
+
+/* PyTorch's defaults for `kind` with a constant learning rate `lr`:
+ * momentum 0, betas (0.9, 0.999), eps 1e-8, weight decay 0.01 for AdamW and
+ * 0 otherwise, no clipping.  Cannot fail. */
+ATTN_API attn_optimizer attn_optimizer_default(attn_optim_kind kind, double lr);
+
+/* One optimizer step over every tensor of an allocated model:
+ *   1. norm = sqrt(sum of every gradient squared) (double, fixed order);
+ *      when clip_norm > 0 and norm > clip_norm, grads *= clip_norm / (norm + 1e-6)
+ *      (attn_clip_grad_norm over the whole model, not per tensor);
+ *   2. lr = attn_lr_at(&opt->lr, m->step), then m->step += 1;
+ *   3. each tensor t gets the update of opt->kind (attn_sgd_step on opt_m as
+ *      the momentum buffer, or attn_adam_step / attn_adamw_step with t =
+ *      m->step on opt_m, opt_v) with weight decay opt->weight_decay when its
+ *      decay flag is set and 0 otherwise.
+ * The schedule position is the model's own step count, so a model restored
+ * with its optimizer state (attn_checkpoint_load) continues bit for bit.
+ * Gradients are not zeroed (call attn_model_zero_grad before the next
+ * backward).  *grad_norm (may be NULL) receives the norm before clipping,
+ * *lr_used (may be NULL) the learning rate applied.  Fails with
+ * ATTN_ERR_MISUSE for a NULL or unallocated model and ATTN_ERR_INVALID for a
+ * hyper-parameter out of range (the message names it); the model is then
+ * untouched.  The result does not depend on the thread count. */
+ATTN_API attn_status attn_model_step(attn_model *m, const attn_optimizer *opt, double *grad_norm, double *lr_used);
+
+/* ------------------------------------------------------------------------
+ * Error reporting for companion libraries
+ * ------------------------------------------------------------------------ */
+
+/* Record `fmt`'s message (printf-style, truncated to 1023 bytes) as the
+ * calling thread's attn_errmsg() and return `status`, exactly as libattn's
+ * own functions do on failure.  For libraries built on attn, such as
+ * libattn_checkpoint, so that every failure a program sees is read the same
+ * way:  return attn_set_error(ATTN_ERR_FORMAT, "%s: truncated", path);
+ * Cannot fail. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+ATTN_API attn_status attn_set_error(attn_status status, const char *fmt, ...);
 
 #ifdef __cplusplus
 }

@@ -127,6 +127,7 @@ attn_status attn_model_add(attn_model *m, const char *name, int rank, const int6
     p->numel = numel;
     p->init = init;
     p->init_scale = init_scale;
+    p->decay = rank >= 2;
     m->count = total;
     *offset = p->offset;
     return ATTN_OK;
@@ -178,4 +179,16 @@ void attn_model_zero_grad(attn_model *m)
 {
     if (m && m->grads)
         memset(m->grads, 0, (size_t)m->count * sizeof(float));
+}
+
+attn_status attn_model_set_decay(attn_model *m, const char *name, int decay)
+{
+    static const char fn[] = "attn_model_set_decay";
+    NN_NOTNULL(fn, m);
+    NN_NOTNULL(fn, name);
+    const attn_param_info *p = attn_model_find(m, name);
+    if (!p)
+        return attn_fail(ATTN_ERR_INVALID, "%s: the model has no tensor '%s'", fn, name);
+    m->table[p - m->table].decay = decay != 0;
+    return ATTN_OK;
 }

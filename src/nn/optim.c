@@ -128,3 +128,109 @@ double attn_lr_at(const attn_lr_schedule *s, int64_t step)
     double progress = (double)(step - w) / (double)span;
     return s->min_lr + 0.5 * (s->base_lr - s->min_lr) * (1.0 + cos(3.14159265358979323846 * progress));
 }
+
+/* ---- a step over a whole model ---- */
+
+const char *attn_optim_name(attn_optim_kind kind)
+{
+    switch (kind) {
+    case ATTN_OPTIM_SGD: return "sgd";
+    case ATTN_OPTIM_ADAM: return "adam";
+    case ATTN_OPTIM_ADAMW: return "adamw";
+    }
+    return "unknown";
+}
+
+attn_status attn_optim_parse(const char *name, attn_optim_kind *kind)
+{
+    static const char fn[] = "attn_optim_parse";
+    NN_NOTNULL(fn, name);
+    NN_NOTNULL(fn, kind);
+    for (int k = ATTN_OPTIM_SGD; k <= ATTN_OPTIM_ADAMW; k++)
+        if (strcmp(name, attn_optim_name((attn_optim_kind)k)) == 0) {
+            *kind = (attn_optim_kind)k;
+            return ATTN_OK;
+        }
+    return attn_fail(ATTN_ERR_INVALID, "%s: unknown optimizer '%s' (sgd, adam, adamw)", fn, name);
+}
+
+attn_optimizer attn_optimizer_default(attn_optim_kind kind, double lr)
+{
+    attn_optimizer o;
+    memset(&o, 0, sizeof o);
+    o.kind = kind;
+    o.lr.base_lr = lr;
+    o.lr.min_lr = lr;
+    o.beta1 = 0.9;
+    o.beta2 = 0.999;
+    o.eps = 1e-8;
+    o.weight_decay = kind == ATTN_OPTIM_ADAMW ? 0.01 : 0.0;
+    return o;
+}
+
+/* Every hyper-parameter checked before anything changes. */
+static attn_status check_optimizer(const char *fn, const attn_optimizer *o)
+{
+    const attn_lr_schedule *s = &o->lr;
+    if (o->kind != ATTN_OPTIM_SGD && o->kind != ATTN_OPTIM_ADAM && o->kind != ATTN_OPTIM_ADAMW)
+        return attn_fail(ATTN_ERR_INVALID, "%s: unknown optimizer kind %d", fn, (int)o->kind);
+    if (!(s->base_lr >= 0) || isinf(s->base_lr) || !(s->min_lr >= 0) || isinf(s->min_lr))
+        return attn_fail(ATTN_ERR_INVALID, "%s: lr.base_lr = %g and lr.min_lr = %g must be finite and >= 0", fn,
+                         s->base_lr, s->min_lr);
+    if (!(o->weight_decay >= 0) || isinf(o->weight_decay))
+        return attn_fail(ATTN_ERR_INVALID, "%s: weight_decay = %g must be finite and >= 0", fn, o->weight_decay);
+    if (!(o->clip_norm >= 0) || isinf(o->clip_norm))
+        return attn_fail(ATTN_ERR_INVALID, "%s: clip_norm = %g must be finite and >= 0 (0: no clipping)", fn,
+                         o->clip_norm);
+    if (o->kind == ATTN_OPTIM_SGD && !(o->momentum >= 0 && o->momentum < 1))
+        return attn_fail(ATTN_ERR_INVALID, "%s: momentum = %g is outside [0, 1)", fn, o->momentum);
+    if (o->kind != ATTN_OPTIM_SGD) {
+        if (!(o->beta1 >= 0 && o->beta1 < 1) || !(o->beta2 >= 0 && o->beta2 < 1))
+            return attn_fail(ATTN_ERR_INVALID, "%s: betas (%g, %g) must be in [0, 1)", fn, o->beta1, o->beta2);
+        if (!(o->eps > 0) || isinf(o->eps))
+            return attn_fail(ATTN_ERR_INVALID, "%s: eps = %g must be finite and > 0", fn, o->eps);
+    }
+    return ATTN_OK;
+}
+
+attn_status attn_model_step(attn_model *m, const attn_optimizer *opt, double *grad_norm, double *lr_used)
+{
+    static const char fn[] = "attn_model_step";
+    NN_NOTNULL(fn, m);
+    NN_NOTNULL(fn, opt);
+    if (!m->params)
+        return attn_fail(ATTN_ERR_MISUSE, "%s: the model is not allocated (attn_model_alloc)", fn);
+    attn_status st = check_optimizer(fn, opt);
+    if (st != ATTN_OK)
+        return st;
+    if (m->step == INT64_MAX)
+        return attn_fail(ATTN_ERR_OVERFLOW, "%s: the step count overflows", fn);
+    double norm = 0;
+    if (opt->clip_norm > 0)
+        attn_clip_grad_norm(m->grads, m->count, opt->clip_norm, &norm);
+    else if (grad_norm) {
+        double s = 0; /* the same serial order as attn_clip_grad_norm */
+        for (int64_t e = 0; e < m->count; e++)
+            s += (double)m->grads[e] * m->grads[e];
+        norm = sqrt(s);
+    }
+    double lr = attn_lr_at(&opt->lr, m->step);
+    int64_t t = ++m->step;
+    for (int64_t i = 0; i < m->n_tensors && st == ATTN_OK; i++) {
+        const attn_param_info *p = &m->table[i];
+        double wd = p->decay ? opt->weight_decay : 0.0;
+        float *x = m->params + p->offset, *mm = m->opt_m + p->offset, *vv = m->opt_v + p->offset;
+        const float *g = m->grads + p->offset;
+        switch (opt->kind) {
+        case ATTN_OPTIM_SGD: st = attn_sgd_step(x, mm, g, p->numel, lr, opt->momentum, wd); break;
+        case ATTN_OPTIM_ADAM: st = attn_adam_step(x, mm, vv, g, p->numel, t, lr, opt->beta1, opt->beta2, opt->eps, wd); break;
+        case ATTN_OPTIM_ADAMW: st = attn_adamw_step(x, mm, vv, g, p->numel, t, lr, opt->beta1, opt->beta2, opt->eps, wd); break;
+        }
+    }
+    ATTN_ASSERT(st == ATTN_OK); /* the hyper-parameters were checked above */
+    if (grad_norm)
+        *grad_norm = norm;
+    if (lr_used)
+        *lr_used = lr;
+    return ATTN_OK;
+}
