@@ -5,19 +5,8 @@
 # 0.1*0.4 + 0.2*0.5 + 0.3*0.6 = 0.32), CSV and .npy inputs, and its errors.
 #
 # usage: bash tests/cli_explain.sh PATH_TO_attn
-set -u
-ATTN=${1:?usage: cli_explain.sh PATH_TO_attn}
-ATTN=$(cd "$(dirname "$ATTN")" && pwd)/$(basename "$ATTN") # the test runs in a temporary directory
-HERE=$(cd "$(dirname "$0")" && pwd)
+source "$(dirname "$0")/lib_cli.sh" "$@"
 NPY="python3 $HERE/cli_npy.py"
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-cd "$TMP" || exit 1
-
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; }
 
 # The expected rows, worked out independently: expect.py Q.csv K.csv V.csv
 # SCORE CAUSAL prints, for every query i, "scores i a_i1 ..", "weights i w_i1 .."
@@ -201,5 +190,4 @@ for o in --q --k --v --score --causal --help scaled_dot dot cosine top-left bott
 done
 if [ $st = 0 ] && [ -z "$missing" ]; then ok "explain --help names every option"; else bad "explain --help: exit $st, missing:$missing"; fi
 
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish

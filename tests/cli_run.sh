@@ -5,19 +5,8 @@
 # output file.
 #
 # usage: bash tests/cli_run.sh PATH_TO_attn
-set -u
-ATTN=${1:?usage: cli_run.sh PATH_TO_attn}
-ATTN=$(cd "$(dirname "$ATTN")" && pwd)/$(basename "$ATTN") # the test runs in a temporary directory
-HERE=$(cd "$(dirname "$0")" && pwd)
+source "$(dirname "$0")/lib_cli.sh" "$@"
 NPY="python3 $HERE/cli_npy.py"
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-cd "$TMP" || exit 1
-
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; }
 
 # expect_fail NAME STATUS ARGS... : attn exits with STATUS, says exactly one
 # line on stderr starting "attn: error:", and leaves no out*.npy file.
@@ -195,5 +184,4 @@ done
 if [ $st = 0 ] && [ -z "$missing" ]; then ok "run --help names every option"; else bad "run --help: exit $st, missing:$missing"; fi
 if "$ATTN" help run | cmp -s - <(printf '%s\n' "$help"); then ok "'attn help run' = 'attn run --help'"; else bad "'attn help run' differs"; fi
 
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish

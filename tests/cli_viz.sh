@@ -7,19 +7,8 @@
 # left behind.  Inputs are written by tests/cli_viz.py (no NumPy needed).
 #
 # usage: bash tests/cli_viz.sh PATH_TO_attn
-set -u
-ATTN=${1:?usage: cli_viz.sh PATH_TO_attn}
-ATTN=$(cd "$(dirname "$ATTN")" && pwd)/$(basename "$ATTN") # the test runs in a temporary directory
-HERE=$(cd "$(dirname "$0")" && pwd)
+source "$(dirname "$0")/lib_cli.sh" "$@"
 PY="python3 $HERE/cli_viz.py"
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-cd "$TMP" || exit 1
-
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; }
 
 # leftovers: pictures and temporaries (".NAME.XXXXXX") in the directory
 leftovers() { ls -A | grep -E '\.(png|svg)$|^\.' | grep -v -x -E "${KEEP:-^$}"; }
@@ -257,5 +246,4 @@ else
     bad "replacing heat.png: $(cat out.txt)"
 fi
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish
