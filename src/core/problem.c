@@ -39,11 +39,12 @@ static void shape_str(char *buf, size_t n, int rank, const int64_t *shape)
         snprintf(buf + used, n - used, ")");
 }
 
-/* An output of exactly the shape `want` (the last `want_rank` entries of
+/* A tensor of exactly the shape `want` (the last `want_rank` entries of
  * want[4]), read right-aligned: a tensor of lower rank stands for leading
- * sizes of 1.  Outputs may not broadcast (stride 0 over a size > 1). */
-static attn_status check_output(const attn_tensor *t, const char *fn, const char *name, const int64_t want[4],
-                                int want_rank)
+ * sizes of 1.  Outputs may not broadcast (stride 0 over a size > 1); inputs
+ * may have any strides. */
+static attn_status check_shape(const attn_tensor *t, const char *fn, const char *name, const int64_t want[4],
+                               int want_rank, bool is_output)
 {
     attn_status st = attn_check_arg(t, fn, name, ATTN_DT_FLOAT);
     if (st != ATTN_OK)
@@ -58,11 +59,30 @@ static attn_status check_output(const attn_tensor *t, const char *fn, const char
         int64_t have = d < pad ? 1 : t->shape[d - pad];
         if (have != want[d])
             return attn_fail(ATTN_ERR_INVALID, "%s: %s has shape %s, expected %s", fn, name, have_s, want_s);
-        if (d >= pad && t->shape[d - pad] > 1 && t->stride[d - pad] == 0)
+        if (is_output && d >= pad && t->shape[d - pad] > 1 && t->stride[d - pad] == 0)
             return attn_fail(ATTN_ERR_INVALID, "%s: %s has stride 0 in dimension %d: outputs cannot broadcast", fn,
                              name, d - pad);
     }
     return ATTN_OK;
+}
+
+static attn_status check_output(const attn_tensor *t, const char *fn, const char *name, const int64_t want[4],
+                                int want_rank)
+{
+    return check_shape(t, fn, name, want, want_rank, true);
+}
+
+/* The log-sum-exp (B, Hq, Lq), after check_shape, as a view (B, Hq, Lq, 1). */
+static attn_view4 lse_view(const attn_tensor *lse)
+{
+    attn_view4 l = attn_view4_of(lse), r = l; /* l is (1, B, Hq, Lq) */
+    for (int d = 0; d < 3; d++) {
+        r.n[d] = l.n[d + 1];
+        r.st[d] = l.st[d + 1];
+    }
+    r.n[3] = 1;
+    r.st[3] = 0;
+    return r;
 }
 
 static attn_status check_qkv(attn_problem *p, const char *fn, const attn_tensor *q, const attn_tensor *k,
@@ -301,14 +321,7 @@ attn_status attn_problem_init(attn_problem *p, const char *fn, const attn_tensor
         int64_t want[4] = {1, p->B, p->Hq, p->Lq};
         if ((st = check_output(lse, fn, "lse", want, 3)) != ATTN_OK)
             return st;
-        attn_view4 l = attn_view4_of(lse); /* (1, B, Hq, Lq) -> (B, Hq, Lq, 1) */
-        p->lse.data = l.data;
-        p->lse.dtype = l.dtype;
-        for (int d = 0; d < 3; d++) {
-            p->lse.n[d] = l.n[d + 1];
-            p->lse.st[d] = l.st[d + 1];
-        }
-        p->lse.n[3] = 1;
+        p->lse = lse_view(lse);
         p->has_lse = true;
     }
     if (attn_present(weights)) {
@@ -321,24 +334,11 @@ attn_status attn_problem_init(attn_problem *p, const char *fn, const attn_tensor
     return ATTN_OK;
 }
 
-/* An input that must have exactly the shape `want` (right-aligned like
- * check_output) but may have any strides, broadcasting included. */
+/* An input of exactly the shape `want`, any strides (broadcasting included). */
 static attn_status check_input_shape(const attn_tensor *t, const char *fn, const char *name, const int64_t want[4],
                                      int want_rank)
 {
-    attn_status st = attn_check_arg(t, fn, name, ATTN_DT_FLOAT);
-    if (st != ATTN_OK)
-        return st;
-    char have_s[160], want_s[160];
-    shape_str(have_s, sizeof have_s, t->rank, t->shape);
-    shape_str(want_s, sizeof want_s, want_rank, want + 4 - want_rank);
-    int pad = 4 - t->rank;
-    if (t->rank > want_rank)
-        return attn_fail(ATTN_ERR_INVALID, "%s: %s has shape %s, expected %s", fn, name, have_s, want_s);
-    for (int d = 0; d < 4; d++)
-        if ((d < pad ? 1 : t->shape[d - pad]) != want[d])
-            return attn_fail(ATTN_ERR_INVALID, "%s: %s has shape %s, expected %s", fn, name, have_s, want_s);
-    return ATTN_OK;
+    return check_shape(t, fn, name, want, want_rank, false);
 }
 
 attn_status attn_problem_init_backward(attn_problem *p, const char *fn, const attn_tensor *dq, const attn_tensor *dk,
@@ -359,14 +359,7 @@ attn_status attn_problem_init_backward(attn_problem *p, const char *fn, const at
     int64_t want_l[4] = {1, p->B, p->Hq, p->Lq};
     if ((st = check_input_shape(lse, fn, "lse", want_l, 3)) != ATTN_OK)
         return st;
-    attn_view4 l = attn_view4_of(lse); /* (1, B, Hq, Lq) -> (B, Hq, Lq, 1) */
-    p->lse.data = l.data;
-    p->lse.dtype = l.dtype;
-    for (int d = 0; d < 3; d++) {
-        p->lse.n[d] = l.n[d + 1];
-        p->lse.st[d] = l.st[d + 1];
-    }
-    p->lse.n[3] = 1;
+    p->lse = lse_view(lse);
     p->has_lse = true;
     int64_t want_q[4] = {p->B, p->Hq, p->Lq, p->Dq}, want_k[4] = {p->B, p->Hkv, p->Lk, p->Dk},
             want_v[4] = {p->B, p->Hkv, p->Lk, p->Dv};
