@@ -148,7 +148,13 @@ static int check_slice(const bcase *c, const bopts *bo, double *max_err, double 
         prob_free(&a), prob_free(&r);
         return -1;
     }
-    double flops = 2.0 * rows * c->Lk * 2.0 * c->D * (c->causal ? 0.5 : 1.0) * (bwd ? 2.5 : 1.0);
+    double pairs = (double)rows * (double)c->Lk; /* (query, key) pairs the slice computes */
+    if (c->causal) {
+        pairs = 0;
+        for (int64_t i = 0; i < rows; i++)
+            pairs += (double)(i + 1 < c->Lk ? i + 1 : c->Lk);
+    }
+    double flops = 2.0 * pairs * 2.0 * c->D * (bwd ? 2.5 : 1.0);
     *ref_gflops = flops / dt * 1e-9;
     int64_t nq = rows * c->D, nk = c->Lk * c->D;
     if (!bwd)
