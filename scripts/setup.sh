@@ -23,6 +23,8 @@ command -v pkg-config >/dev/null 2>&1 && pkg-config --exists cairo || need+=(lib
 command -v pkg-config >/dev/null 2>&1 && pkg-config --exists pangocairo || need+=(libpango1.0-dev)
 command -v pkg-config >/dev/null 2>&1 && pkg-config --exists fontconfig || need+=(libfontconfig-dev)
 dpkg -s fonts-wqy-microhei >/dev/null 2>&1 || need+=(fonts-wqy-microhei)
+# Checkpoints (libattn_checkpoint): jansson parses and writes the safetensors header.
+command -v pkg-config >/dev/null 2>&1 && pkg-config --exists jansson || need+=(libjansson-dev)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"
