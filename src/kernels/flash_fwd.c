@@ -18,9 +18,9 @@
  * NaN/Inf is replaced by a zero row in the gemm and added back only to the
  * rows that see it: 0 * NaN never happens.
  *
- * Threads: items are dealt round-robin (item t, t + nt, ...) and each item is
- * computed by one thread in a fixed order, so the result is bitwise the same
- * for every thread count.
+ * Threads: items are handed out dynamically; each item is computed by one
+ * thread in a fixed order and writes only its own rows, so the result is
+ * bitwise the same for every thread count and schedule.
  *
  * Decode (Lq <= 16, no packed batch): the rows of a key/value head's query
  * heads are processed together, the keys split into chunks across threads,
@@ -106,16 +106,16 @@ typedef struct fwd_ws {
 static size_t fwd_ws_floats(const attn_problem *p)
 {
     int64_t D = p->Dq, Dv = p->Dv;
-    return (size_t)(D * BR + BC * BR + Dv * BR + 3 * BR + 3 * BR * 2 + 2 * BC * 2 + BC * D + BC * Dv + D + Dv + 64);
+    return (size_t)(D * (BR + 16) + BC * (BR + 16) + Dv * (BR + 16) + 3 * BR + 3 * BR * 2 + 2 * BC * 2 + BC * D + BC * Dv + D + Dv + 64);
 }
 
 static void fwd_ws_init(fwd_ws *w, float *base, const attn_problem *p)
 {
     int64_t D = p->Dq, Dv = p->Dv;
     float *f = base;
-    w->qt = f, f += D * BR;
-    w->st = f, f += BC * BR;
-    w->ot = f, f += Dv * BR;
+    w->qt = f, f += D * (BR + 16);
+    w->st = f, f += BC * (BR + 16);
+    w->ot = f, f += Dv * (BR + 16);
     w->m = f, f += BR;
     w->l = f, f += BR;
     w->alpha = f, f += BR;
@@ -134,7 +134,9 @@ static void fwd_ws_init(fwd_ws *w, float *base, const attn_problem *p)
 static void fwd_item(const attn_problem *p, const attn_ukernels *uk, fwd_ws *w, int64_t b, int64_t h, int64_t i0,
                      int64_t nr)
 {
-    const int64_t D = p->Dq, Dv = p->Dv, R = round_up(nr, ATTN_LANES), hk = attn_kv_head(p, h);
+    /* R lanes in use; rows of the lane-major buffers are L = R + 16 apart so
+     * that a column of them does not fall into a few cache sets */
+    const int64_t D = p->Dq, Dv = p->Dv, R = round_up(nr, ATTN_LANES), L = R + 16, hk = attn_kv_head(p, h);
     const float *q = p->q.data, *k = p->k.data, *v = p->v.data;
     const float scale = (float)p->scale;
     int64_t jmin = INT64_MAX, jmax = 0;
@@ -149,10 +151,10 @@ static void fwd_item(const attn_problem *p, const attn_ukernels *uk, fwd_ws *w, 
     }
     for (int64_t r = nr; r < R; r++)
         w->m[r] = -INFINITY, w->l[r] = 0;
-    memset(w->ot, 0, (size_t)(Dv * R) * sizeof(float));
+    memset(w->ot, 0, (size_t)(Dv * L) * sizeof(float));
     if (jmin < jmax) {
         for (int64_t d = 0; d < D; d++) {
-            float *qd = w->qt + d * R;
+            float *qd = w->qt + d * L;
             for (int64_t r = 0; r < nr; r++)
                 qd[r] = scale * q[attn_off4(&p->q, b, h, i0 + r, d)];
             for (int64_t r = nr; r < R; r++)
@@ -191,27 +193,36 @@ static void fwd_item(const attn_problem *p, const attn_ukernels *uk, fwd_ws *w, 
                 w->vrows[jj] = w->vpack + jj * Dv;
             }
         }
-        uk->gemm_a(nk, D, R, w->qt, R, w->krows, w->st, R, 0);
+        if (k_unit && v_unit && j0 + BC < jmax) /* the next tile's K and V rows on their way to the caches */
+            for (int64_t jj = 0; jj < BC && j0 + BC + jj < jmax; jj++) {
+                const char *kr = (const char *)(k + attn_off4(&p->k, b, hk, j0 + BC + jj, 0));
+                const char *vr = (const char *)(v + attn_off4(&p->v, b, hk, j0 + BC + jj, 0));
+                for (int64_t off = 0; off < D * 4; off += 64)
+                    __builtin_prefetch(kr + off, 0, 2);
+                for (int64_t off = 0; off < Dv * 4; off += 64)
+                    __builtin_prefetch(vr + off, 0, 2);
+            }
+        uk->gemm_a(nk, D, R, w->qt, L, w->krows, w->st, L, 0);
         bool hidden_possible = !full || p->has_mask || p->has_bias;
         if (elementwise)
             for (int64_t r = 0; r < nr; r++)
-                mods_row(p, b, h, i0 + r, w->lo[r], w->hi[r], w->diag[r], j0, nk, w->st + r, R);
+                mods_row(p, b, h, i0 + r, w->lo[r], w->hi[r], w->diag[r], j0, nk, w->st + r, L);
         else if (!full) /* only the key ranges: hide keys outside [lo, hi) */
             for (int64_t r = 0; r < nr; r++) {
                 int64_t a = w->lo[r] - j0, e = w->hi[r] - j0;
                 a = a < 0 ? 0 : a > nk ? nk : a;
                 e = e < a ? a : e > nk ? nk : e;
                 for (int64_t jj = 0; jj < a; jj++)
-                    w->st[jj * R + r] = -INFINITY;
+                    w->st[jj * L + r] = -INFINITY;
                 for (int64_t jj = e; jj < nk; jj++)
-                    w->st[jj * R + r] = -INFINITY;
+                    w->st[jj * L + r] = -INFINITY;
             }
-        uk->softmax(w->st, R, nk, R, w->m, w->l, w->alpha);
+        uk->softmax(w->st, L, nk, R, w->m, w->l, w->alpha);
         if (p->dropout_p > 0)
             for (int64_t r = 0; r < nr; r++) {
                 uint64_t drow = attn_dropout_row(p->dropout_seed, b, h, i0 + r);
                 for (int64_t jj = 0; jj < nk; jj++) {
-                    float *e = w->st + jj * R + r;
+                    float *e = w->st + jj * L + r;
                     *e = (attn_dropout_bits(drow, j0 + jj) >> 8) >= threshold ? *e * keep_scale : 0.0f;
                 }
             }
@@ -222,15 +233,15 @@ static void fwd_item(const attn_problem *p, const attn_ukernels *uk, fwd_ws *w, 
                     w->bad[nbad++] = jj;
                     w->vrows[jj] = w->zero;
                 }
-        uk->gemm_b(Dv, nk, R, w->st, R, w->vrows, w->ot, R, 1, w->alpha); /* O^T = alpha O^T + V^T P^T */
+        uk->gemm_b(Dv, nk, R, w->st, L, w->vrows, w->ot, L, 1, w->alpha); /* O^T = alpha O^T + V^T P^T */
         for (int e = 0; e < nbad; e++) { /* a non-finite V row: only the rows that see it */
             int64_t jj = w->bad[e];
             const float *vr = v_unit ? v + attn_off4(&p->v, b, hk, j0 + jj, 0) : w->vpack + jj * Dv;
             for (int64_t r = 0; r < nr; r++) {
-                float pw = w->st[jj * R + r];
+                float pw = w->st[jj * L + r];
                 if (pw != 0)
                     for (int64_t d = 0; d < Dv; d++)
-                        w->ot[d * R + r] += pw * vr[d];
+                        w->ot[d * L + r] += pw * vr[d];
             }
         }
     }
@@ -238,7 +249,7 @@ static void fwd_item(const attn_problem *p, const attn_ukernels *uk, fwd_ws *w, 
     for (int64_t r = 0; r < nr; r++) {
         float l = w->l[r], inv = l > 0 ? 1.0f / l : 0.0f;
         for (int64_t d = 0; d < Dv; d++)
-            out[attn_off4(&p->out, b, h, i0 + r, d)] = l > 0 ? w->ot[d * R + r] * inv : 0.0f;
+            out[attn_off4(&p->out, b, h, i0 + r, d)] = l > 0 ? w->ot[d * L + r] * inv : 0.0f;
         if (p->has_lse)
             ((float *)p->lse.data)[attn_off4(&p->lse, b, h, i0 + r, 0)] =
                 l > 0 ? w->m[r] + logf(l) : -INFINITY;
@@ -360,7 +371,8 @@ static attn_status flash_decode(const attn_problem *p, const attn_ukernels *uk)
         int t = omp_get_thread_num(), n = omp_get_num_threads();
         float *base = ws + ws_n * (size_t)t;
         dec_ws w = {.s = base, .tmp = base + rows * DEC_BK, .qs = base + rows * DEC_BK + DEC_BK};
-        for (int64_t it = t; it < items; it += n) {
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t it = 0; it < items; it++) {
             int64_t pair = it / nch, c = it % nch;
             int64_t c0 = c * chunk, c1 = c0 + chunk < p->Lk ? c0 + chunk : p->Lk;
             float *pm = part + it * per_item, *pl = pm + rows, *po = pl + rows;
@@ -426,10 +438,12 @@ attn_status attn_flash_forward(const attn_problem *p, const attn_ukernels *uk)
         return ATTN_ERR_NOMEM;
 #pragma omp parallel num_threads(nt)
     {
-        int t = omp_get_thread_num(), n = omp_get_num_threads();
         fwd_ws w;
-        fwd_ws_init(&w, ws + per * (size_t)t, p);
-        for (int64_t it = t; it < items; it += n) {
+        fwd_ws_init(&w, ws + per * (size_t)omp_get_thread_num(), p);
+        /* dynamic: a thread the host pauses does not hold the others up, and
+         * an item's result does not depend on which thread computes it */
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t it = 0; it < items; it++) {
             int64_t bh = it / nqb, qb = it % nqb, i0 = qb * br;
             fwd_item(p, uk, &w, bh / p->Hq, bh % p->Hq, i0, p->Lq - i0 < br ? p->Lq - i0 : br);
         }
