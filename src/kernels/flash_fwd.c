@@ -103,31 +103,41 @@ typedef struct fwd_ws {
     int64_t bad[BC];
 } fwd_ws;
 
-static size_t fwd_ws_floats(const attn_problem *p)
+/* Carve n floats (rounded up to 64 bytes, so every piece stays aligned for
+ * vectors and int64) off *f; with f == NULL only count. */
+static float *take(float **f, size_t *total, int64_t n)
 {
-    int64_t D = p->Dq, Dv = p->Dv;
-    return (size_t)(D * (BR + 16) + BC * (BR + 16) + Dv * (BR + 16) + 3 * BR + 3 * BR * 2 + 2 * BC * 2 + BC * D + BC * Dv + D + Dv + 64);
+    size_t m = (size_t)(n + 15) / 16 * 16;
+    float *r = *f;
+    *total += m;
+    if (r)
+        *f = r + m;
+    return r;
 }
 
-static void fwd_ws_init(fwd_ws *w, float *base, const attn_problem *p)
+/* Lay out the workspace at base (NULL: just return its size in floats). */
+static size_t fwd_ws_layout(fwd_ws *w, float *base, const attn_problem *p)
 {
     int64_t D = p->Dq, Dv = p->Dv;
+    size_t total = 0;
     float *f = base;
-    w->qt = f, f += D * (BR + 16);
-    w->st = f, f += BC * (BR + 16);
-    w->ot = f, f += Dv * (BR + 16);
-    w->m = f, f += BR;
-    w->l = f, f += BR;
-    w->alpha = f, f += BR;
-    w->lo = (int64_t *)f, f += 2 * BR;
-    w->hi = (int64_t *)f, f += 2 * BR;
-    w->diag = (int64_t *)f, f += 2 * BR;
-    w->krows = (const float **)f, f += 2 * BC;
-    w->vrows = (const float **)f, f += 2 * BC;
-    w->kpack = f, f += BC * D;
-    w->vpack = f, f += BC * Dv;
-    w->zero = f;
-    memset(w->zero, 0, (size_t)(D + Dv) * sizeof(float));
+    w->qt = take(&f, &total, D * (BR + 16));
+    w->st = take(&f, &total, BC * (BR + 16));
+    w->ot = take(&f, &total, Dv * (BR + 16));
+    w->m = take(&f, &total, BR);
+    w->l = take(&f, &total, BR);
+    w->alpha = take(&f, &total, BR);
+    w->lo = (int64_t *)take(&f, &total, 2 * BR);
+    w->hi = (int64_t *)take(&f, &total, 2 * BR);
+    w->diag = (int64_t *)take(&f, &total, 2 * BR);
+    w->krows = (const float **)take(&f, &total, 2 * BC);
+    w->vrows = (const float **)take(&f, &total, 2 * BC);
+    w->kpack = take(&f, &total, BC * D);
+    w->vpack = take(&f, &total, BC * Dv);
+    w->zero = take(&f, &total, D + Dv);
+    if (base)
+        memset(w->zero, 0, (size_t)(D + Dv) * sizeof(float));
+    return total;
 }
 
 /* One item: rows i0 .. i0+nr-1 of (b, h). */
@@ -432,14 +442,15 @@ attn_status attn_flash_forward(const attn_problem *p, const attn_ukernels *uk)
     int64_t nqb = (p->Lq + br - 1) / br, items = p->B * p->Hq * nqb;
     if (items < nt)
         nt = (int)items;
-    size_t per = fwd_ws_floats(p);
+    fwd_ws tmp;
+    size_t per = fwd_ws_layout(&tmp, NULL, p);
     float *ws = attn_alloc(per * sizeof(float) * (size_t)nt, "flash forward workspace");
     if (!ws)
         return ATTN_ERR_NOMEM;
 #pragma omp parallel num_threads(nt)
     {
         fwd_ws w;
-        fwd_ws_init(&w, ws + per * (size_t)omp_get_thread_num(), p);
+        fwd_ws_layout(&w, ws + per * (size_t)omp_get_thread_num(), p);
         /* dynamic: a thread the host pauses does not hold the others up, and
          * an item's result does not depend on which thread computes it */
 #pragma omp for schedule(dynamic, 1)
