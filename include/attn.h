@@ -617,6 +617,8 @@ typedef struct attn_mha_config {
     attn_causal causal;
     double dropout_p;
     attn_kernel kernel; /* passed to attn_forward / attn_backward */
+    int rope;           /* 1: rotate Q and K by attn_rope_forward (positions 0..L-1; d_k even) */
+    double rope_base;   /* RoPE's base; 0 = 10000 */
 } attn_mha_config;
 typedef struct attn_mha {
     attn_mha_config cfg; /* resolved: no zeros left */
@@ -697,6 +699,8 @@ typedef struct attn_transformer_config {
     double dropout_p;
     double ln_eps;      /* 0 = 1e-5 */
     attn_kernel kernel;
+    int rope;           /* 1: RoPE in the self attention (not the cross attention) */
+    double rope_base;   /* 0 = 10000 */
 } attn_transformer_config;
 typedef struct attn_transformer_layer {
     attn_transformer_config cfg;
@@ -716,6 +720,137 @@ ATTN_API attn_status attn_transformer_backward(attn_model *m, const attn_transfo
                                                const float *mem, const int64_t *x_lengths,
                                                const int64_t *mem_lengths, int64_t B, int64_t T, int64_t S,
                                                uint64_t seed);
+
+/* ---- Models: encoder, decoder, encoder-decoder ---------------------------
+ * Stacks of the layers above; all the arithmetic is theirs.  A stack is
+ *   input   vocab > 0: token ids (B, T) -> table "<prefix>.embed" (vocab, d_model), N(0, 1)
+ *           vocab = 0: vectors (B, T, d_in) -> linear "<prefix>.in.w" (d_model, d_in) + ".in.b"
+ *   pos     ATTN_POS_SINUSOIDAL: + sinusoids (attn_posenc_sinusoidal_forward)
+ *           ATTN_POS_LEARNED: + table "<prefix>.pos" (max_len, d_model), N(0, 0.1^2)
+ *           ATTN_POS_ROPE: rotary in every self attention (layer.rope; d_k even)
+ *           ATTN_POS_NONE
+ *   dropout p = layer.dropout_p on the sum, then
+ *   layers  n_layers attn_transformer_layer "<prefix>.layers.<i>" with cfg.layer
+ *   final   pre-LN only: layer norm "<prefix>.ln_f.w", ".ln_f.b"
+ *   head    d_out > 0: linear "<prefix>.head.w" (d_out, d_model) + ".head.b"
+ *           (vocabulary logits, say); d_out = 0: the output is the last hidden state.
+ * out is (B, T, d_out) with a head, else (B, T, d_model).  Key padding:
+ * lengths[b] (optional, in [1, T]) hides positions >= lengths[b] from every
+ * self attention (padded query rows still produce finite values: ignore them
+ * in the loss).  An ENCODER uses layer.causal as given (NONE: bidirectional)
+ * and no cross attention; a DECODER is causal (top-left: position i sees
+ * j <= i) and, when layer.cross = 1, attends to a memory (B, S, d_model)
+ * with mem_lengths hiding padded memory positions (layer.cross = 0: a
+ * decoder-only model, mem NULL, S = 0).  Sequences may be shorter than
+ * max_len; learned positions require T <= max_len, the others check only
+ * when max_len > 0.
+ * The cache of *_cache_floats(...) floats holds every activation the
+ * backward needs; the backward ACCUMULATES into m->grads and into dx (input
+ * vectors, optional) and dmem (optional).  The same ids/x, lengths, sizes and
+ * seed as the forward.  Errors as the layers; sizes beyond the declared
+ * configuration are ATTN_ERR_INVALID. */
+#define ATTN_MAX_LAYERS 16
+
+typedef enum attn_posenc {
+    ATTN_POS_NONE = 0,
+    ATTN_POS_SINUSOIDAL = 1,
+    ATTN_POS_LEARNED = 2,
+    ATTN_POS_ROPE = 3
+} attn_posenc;
+
+typedef struct attn_stack_config {
+    int64_t vocab;    /* > 0: token ids in [0, vocab) in */
+    int64_t d_in;     /* vocab == 0: width of the input vectors */
+    int64_t d_out;    /* > 0: output head width (the target vocabulary); 0: no head */
+    attn_posenc pos;
+    int64_t max_len;  /* longest sequence (rows of the learned table); 0 = unbounded (not learned) */
+    int64_t n_layers; /* 1..ATTN_MAX_LAYERS */
+    attn_transformer_config layer; /* d_model, heads, pre_ln, dropout_p, ... of every layer */
+} attn_stack_config;
+
+typedef struct attn_stack {
+    attn_stack_config cfg; /* resolved (decoder: causal set; rope from pos) */
+    int64_t embed, in_w, in_b, pos_table, lnf_w, lnf_b, head_w, head_b; /* offsets; -1 when absent */
+    attn_transformer_layer layers[ATTN_MAX_LAYERS];
+} attn_stack;
+
+typedef attn_stack_config attn_encoder_config;
+typedef attn_stack_config attn_decoder_config;
+typedef attn_stack attn_encoder;
+typedef attn_stack attn_decoder;
+
+/* Inputs: ids (B, T) when cfg.vocab > 0 (x NULL), else x (B, T, d_in) (ids NULL). */
+ATTN_API attn_status attn_encoder_declare(attn_model *m, attn_encoder *e, const char *prefix,
+                                          const attn_encoder_config *cfg);
+ATTN_API int64_t attn_encoder_cache_floats(const attn_encoder *e, int64_t B, int64_t T);
+ATTN_API attn_status attn_encoder_forward(const attn_model *m, const attn_encoder *e, float *out, float *cache,
+                                          const int64_t *ids, const float *x, const int64_t *lengths, int64_t B,
+                                          int64_t T, uint64_t seed);
+ATTN_API attn_status attn_encoder_backward(attn_model *m, const attn_encoder *e, float *dx, const float *dout,
+                                           const float *cache, const int64_t *ids, const float *x,
+                                           const int64_t *lengths, int64_t B, int64_t T, uint64_t seed);
+
+ATTN_API attn_status attn_decoder_declare(attn_model *m, attn_decoder *d, const char *prefix,
+                                          const attn_decoder_config *cfg);
+ATTN_API int64_t attn_decoder_cache_floats(const attn_decoder *d, int64_t B, int64_t T, int64_t S);
+ATTN_API attn_status attn_decoder_forward(const attn_model *m, const attn_decoder *d, float *out, float *cache,
+                                          const int64_t *ids, const float *x, const float *mem,
+                                          const int64_t *lengths, const int64_t *mem_lengths, int64_t B, int64_t T,
+                                          int64_t S, uint64_t seed);
+ATTN_API attn_status attn_decoder_backward(attn_model *m, const attn_decoder *d, float *dx, float *dmem,
+                                           const float *dout, const float *cache, const int64_t *ids,
+                                           const float *x, const float *mem, const int64_t *lengths,
+                                           const int64_t *mem_lengths, int64_t B, int64_t T, int64_t S,
+                                           uint64_t seed);
+
+/* Encoder-decoder (Vaswani et al.): the encoder ("<prefix>.enc", no head)
+ * reads the source (B, S); its last hidden state is the memory of the
+ * decoder ("<prefix>.dec", cross attention forced on), which reads the
+ * target input (B, T) (teacher forcing: BOS then the target shifted right)
+ * and writes out (B, T, dec.d_out): logits for attn_cross_entropy_forward.
+ * src_lengths hide padded source positions from the encoder's self
+ * attention and the decoder's cross attention; tgt_lengths hide padded
+ * target positions from the decoder's self attention.  Both stacks need the
+ * same layer.d_model.  Dropout seeds of the two halves derive from `seed`. */
+typedef struct attn_seq2seq_config {
+    attn_encoder_config enc; /* d_out must be 0 */
+    attn_decoder_config dec;
+} attn_seq2seq_config;
+typedef struct attn_seq2seq {
+    attn_encoder enc;
+    attn_decoder dec;
+} attn_seq2seq;
+ATTN_API attn_status attn_seq2seq_declare(attn_model *m, attn_seq2seq *s, const char *prefix,
+                                          const attn_seq2seq_config *cfg);
+ATTN_API int64_t attn_seq2seq_cache_floats(const attn_seq2seq *s, int64_t B, int64_t S, int64_t T);
+ATTN_API attn_status attn_seq2seq_forward(const attn_model *m, const attn_seq2seq *s, float *out, float *cache,
+                                          const int64_t *src_ids, const float *src_x, const int64_t *src_lengths,
+                                          const int64_t *tgt_ids, const float *tgt_x, const int64_t *tgt_lengths,
+                                          int64_t B, int64_t S, int64_t T, uint64_t seed);
+/* dsrc_x (B, S, enc.d_in) and dtgt_x (B, T, dec.d_in) +=, both optional
+ * (only for vector inputs). */
+ATTN_API attn_status attn_seq2seq_backward(attn_model *m, const attn_seq2seq *s, float *dsrc_x, float *dtgt_x,
+                                           const float *dout, const float *cache, const int64_t *src_ids,
+                                           const float *src_x, const int64_t *src_lengths, const int64_t *tgt_ids,
+                                           const float *tgt_x, const int64_t *tgt_lengths, int64_t B, int64_t S,
+                                           int64_t T, uint64_t seed);
+
+/* Greedy decoding with a token decoder (dec.vocab > 0, dec.d_out > 0),
+ * dropout off: the source is encoded once, then for t = 1..max_len the
+ * decoder re-runs over the whole prefix [bos, y_1 .. y_{t-1}] (no KV cache:
+ * O(max_len^2) decoder work, simple and exactly the training-time
+ * computation) and y_t = argmax of the last position's logits (the first
+ * maximum).  A sequence stops at eos; decoding stops when every sequence
+ * has.  out_ids (B, max_len) receives y_1.. (eos included; positions after
+ * it are filled with eos); out_lengths (B, optional) the number of tokens
+ * before the first eos (max_len if none).  bos and eos in [0, dec.vocab);
+ * max_len >= 1, and the longest prefix fed is max_len tokens, so the
+ * decoder's max_len (when set) must be >= max_len.  Allocates its own
+ * scratch.  Errors as the forward passes. */
+ATTN_API attn_status attn_seq2seq_greedy(const attn_model *m, const attn_seq2seq *s, int64_t *out_ids,
+                                         int64_t *out_lengths, const int64_t *src_ids, const float *src_x,
+                                         const int64_t *src_lengths, int64_t B, int64_t S, int64_t bos, int64_t eos,
+                                         int64_t max_len);
 
 /* ---- Losses -------------------------------------------------------------- */
 

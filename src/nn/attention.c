@@ -40,6 +40,13 @@ attn_status attn_mha_declare(attn_model *m, attn_mha *l, const char *prefix, con
         return attn_fail(ATTN_ERR_INVALID, "%s: dropout_p = %g is outside [0, 1)", fn, c.dropout_p);
     if (c.causal != ATTN_CAUSAL_NONE && c.causal != ATTN_CAUSAL_TOP_LEFT && c.causal != ATTN_CAUSAL_BOTTOM_RIGHT)
         return attn_fail(ATTN_ERR_INVALID, "%s: unknown causal mode %d", fn, (int)c.causal);
+    c.rope = c.rope != 0;
+    if (c.rope && c.rope_base == 0)
+        c.rope_base = 10000.0;
+    if (c.rope && c.d_k % 2)
+        return attn_fail(ATTN_ERR_INVALID, "%s: RoPE needs an even d_k, not %lld", fn, (long long)c.d_k);
+    if (c.rope && (!(c.rope_base > 1) || isinf(c.rope_base)))
+        return attn_fail(ATTN_ERR_INVALID, "%s: rope_base = %g must be > 1", fn, c.rope_base);
     int64_t t;
     attn_status st;
     if ((st = attn_nn_size3(fn, c.n_heads, c.d_k + c.d_v, c.d_model + c.d_kv, &t)) != ATTN_OK)
@@ -127,7 +134,8 @@ static attn_status mha_check(const char *fn, const attn_model *m, const attn_mha
     return ATTN_OK;
 }
 
-/* Q = xq wq^T + bq;  K = xkv wk^T + bk;  V = xkv wv^T + bv;  A = attention(Q, K, V);  out = A wo^T + bo */
+/* Q = xq wq^T + bq;  K = xkv wk^T + bk;  V = xkv wv^T + bv;  [Q, K = RoPE(Q), RoPE(K)];
+ * A = attention(Q, K, V);  out = A wo^T + bo.  The cache keeps the rotated Q and K. */
 attn_status attn_mha_forward(const attn_model *m, const attn_mha *l, float *out, float *weights, float *cache,
                              const float *xq, const float *xkv, const int64_t *key_lengths, int64_t B, int64_t Lq,
                              int64_t Lk, uint64_t seed)
@@ -143,6 +151,9 @@ attn_status attn_mha_forward(const attn_model *m, const attn_mha *l, float *out,
     attn_nn_linear_fwd(Q, xq, NN_P(m, l->wq), NN_P(m, l->bq), B * Lq, c->d_model, c->n_heads * c->d_k);
     attn_nn_linear_fwd(K, xkv, NN_P(m, l->wk), NN_P(m, l->bk), B * Lk, c->d_kv, c->n_kv_heads * c->d_k);
     attn_nn_linear_fwd(V, xkv, NN_P(m, l->wv), NN_P(m, l->bv), B * Lk, c->d_kv, c->n_kv_heads * c->d_v);
+    if (c->rope && ((st = attn_rope_forward(Q, Q, B, Lq, c->n_heads, c->d_k, 0, c->rope_base)) != ATTN_OK ||
+                    (st = attn_rope_forward(K, K, B, Lk, c->n_kv_heads, c->d_k, 0, c->rope_base)) != ATTN_OK))
+        return st;
     attn_tensor tq = heads(Q, B, Lq, c->n_heads, c->d_k), tk = heads(K, B, Lk, c->n_kv_heads, c->d_k);
     attn_tensor tv = heads(V, B, Lk, c->n_kv_heads, c->d_v), ta = heads(A, B, Lq, c->n_heads, c->d_v);
     attn_tensor tl = attn_tensor_3d(lse, ATTN_F32, B, c->n_heads, Lq);
@@ -166,10 +177,11 @@ attn_status attn_mha_backward(attn_model *m, const attn_mha *l, float *dxq, floa
     const attn_mha_config *c = &l->cfg;
     mha_parts p = parts(c, B, Lq, Lk);
     float *Q = (float *)cache, *K = Q + p.nq, *V = K + p.nk, *A = V + p.nv, *lse = A + p.na;
-    float *dQ = attn_nn_scratch(p.nq + p.nk + p.nv + p.na, "attn_mha_backward scratch");
+    int64_t nr = c->rope ? p.nq + p.nk : 0; /* gradients before the rotation */
+    float *dQ = attn_nn_scratch(p.nq + p.nk + p.nv + p.na + nr, "attn_mha_backward scratch");
     if (!dQ)
         return ATTN_ERR_NOMEM;
-    float *dK = dQ + p.nq, *dV = dK + p.nk, *dA = dV + p.nv;
+    float *dK = dQ + p.nq, *dV = dK + p.nk, *dA = dV + p.nv, *dQ0 = dQ, *dK0 = dK;
     /* forward: out = A wo^T + bo */
     memset(dA, 0, (size_t)p.na * sizeof(float));
     attn_nn_linear_bwd(dA, NN_G(m, l->wo), NN_G(m, l->bo), dout, A, NN_P(m, l->wo), B * Lq, c->n_heads * c->d_v,
@@ -182,11 +194,17 @@ attn_status attn_mha_backward(attn_model *m, const attn_mha *l, float *dxq, floa
     attn_tensor tl = attn_tensor_3d(lse, ATTN_F32, B, c->n_heads, Lq);
     attn_options o = mha_options(c, key_lengths, seed);
     st = attn_backward(&tdq, &tdk, &tdv, &tda, &tq, &tk, &tv, &ta, &tl, &o);
+    if (st == ATTN_OK && c->rope) { /* forward: Q, K = RoPE(Q0), RoPE(K0) */
+        dQ0 = dA + p.na, dK0 = dQ0 + p.nq;
+        memset(dQ0, 0, (size_t)nr * sizeof(float));
+        if ((st = attn_rope_backward(dQ0, dQ, B, Lq, c->n_heads, c->d_k, 0, c->rope_base)) == ATTN_OK)
+            st = attn_rope_backward(dK0, dK, B, Lk, c->n_kv_heads, c->d_k, 0, c->rope_base);
+    }
     if (st == ATTN_OK) {
         /* forward: Q = xq wq^T + bq;  K = xkv wk^T + bk;  V = xkv wv^T + bv */
-        attn_nn_linear_bwd(dxq, NN_G(m, l->wq), NN_G(m, l->bq), dQ, xq, NN_P(m, l->wq), B * Lq, c->d_model,
+        attn_nn_linear_bwd(dxq, NN_G(m, l->wq), NN_G(m, l->bq), dQ0, xq, NN_P(m, l->wq), B * Lq, c->d_model,
                            c->n_heads * c->d_k);
-        attn_nn_linear_bwd(dxkv, NN_G(m, l->wk), NN_G(m, l->bk), dK, xkv, NN_P(m, l->wk), B * Lk, c->d_kv,
+        attn_nn_linear_bwd(dxkv, NN_G(m, l->wk), NN_G(m, l->bk), dK0, xkv, NN_P(m, l->wk), B * Lk, c->d_kv,
                            c->n_kv_heads * c->d_k);
         attn_nn_linear_bwd(dxkv, NN_G(m, l->wv), NN_G(m, l->bv), dV, xkv, NN_P(m, l->wv), B * Lk, c->d_kv,
                            c->n_kv_heads * c->d_v);

@@ -34,6 +34,7 @@ attn_status attn_transformer_declare(attn_model *m, attn_transformer_layer *l, c
     l->cfg = *cfg;
     l->cfg.pre_ln = cfg->pre_ln != 0;
     l->cfg.cross = cfg->cross != 0;
+    l->cfg.rope = cfg->rope != 0;
     if (l->cfg.ln_eps == 0)
         l->cfg.ln_eps = 1e-5;
     char name[ATTN_PARAM_NAME_MAX + 64];
@@ -44,11 +45,13 @@ attn_status attn_transformer_declare(attn_model *m, attn_transformer_layer *l, c
     mc.kernel = cfg->kernel;
     attn_status st;
     mc.causal = cfg->causal;
+    mc.rope = cfg->rope, mc.rope_base = cfg->rope_base;
     snprintf(name, sizeof name, "%s%sself_attn", prefix ? prefix : "", prefix && *prefix ? "." : "");
     if ((st = attn_mha_declare(m, &l->self_attn, name, &mc)) != ATTN_OK)
         return st;
     if (l->cfg.cross) {
         mc.causal = ATTN_CAUSAL_NONE;
+        mc.rope = 0; /* positions of the memory are not the queries' */
         snprintf(name, sizeof name, "%s%scross_attn", prefix ? prefix : "", prefix && *prefix ? "." : "");
         if ((st = attn_mha_declare(m, &l->cross_attn, name, &mc)) != ATTN_OK)
             return st;
