@@ -178,12 +178,13 @@ static double read_time(const prob *p, int threads)
     double t[63];
     for (int r = 0; r < 63; r++) {
         const float *k = p->k + (r % heads) * n, *v = p->v + (r % heads) * n;
-        double t0 = now(), s = 0;
-#pragma omp parallel for num_threads(threads) reduction(+ : s) schedule(static)
+        double t0 = now();
+        float s = 0;
+#pragma omp parallel for simd num_threads(threads) reduction(+ : s) schedule(static)
         for (int64_t i = 0; i < n; i++)
-            s += (double)k[i] + (double)v[i];
+            s += k[i] + v[i];
         t[r] = (now() - t0) * (double)heads;
-        if (s == 12345.678)
+        if (s == 12345.678f)
             fprintf(stderr, " ");
     }
     qsort(t, 63, sizeof *t, cmp_double);

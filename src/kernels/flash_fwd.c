@@ -272,7 +272,7 @@ static void fwd_item(const attn_problem *p, const attn_ukernels *uk, fwd_ws *w, 
 
 typedef struct dec_ws {
     float *s;   /* rows x DEC_BK scores / weights */
-    float *tmp; /* DEC_BK */
+    const float **krows, **vrows; /* DEC_BK each */
     float *qs;  /* rows x D, scaled queries */
 } dec_ws;
 
@@ -292,8 +292,13 @@ static void dec_chunk(const attn_problem *p, const attn_ukernels *uk, dec_ws *w,
         pm[rr] = -INFINITY, pl[rr] = 0;
         memset(po + rr * Dv, 0, (size_t)Dv * sizeof(float));
     }
+    const bool k_unit = p->k.st[3] == 1 || D <= 1, v_unit = p->v.st[3] == 1 || Dv <= 1;
     for (int64_t j0 = c0; j0 < c1; j0 += DEC_BK) {
         int64_t nk = c1 - j0 < DEC_BK ? c1 - j0 : DEC_BK, npad = round_up(nk, ATTN_LANES);
+        for (int64_t jj = 0; jj < nk; jj++) {
+            w->krows[jj] = k + attn_off4(&p->k, b, hk, j0 + jj, 0);
+            w->vrows[jj] = v + attn_off4(&p->v, b, hk, j0 + jj, 0);
+        }
         for (int64_t rr = 0; rr < rows; rr++) {
             int64_t h = hk * p->group + rr / p->Lq, i = rr % p->Lq, lo, hi, diag;
             row_range(p, b, i, &lo, &hi, &diag);
@@ -304,17 +309,16 @@ static void dec_chunk(const attn_problem *p, const attn_ukernels *uk, dec_ws *w,
                 continue;
             }
             const float *qr = w->qs + rr * D;
-            for (int64_t jj = 0; jj < nk; jj++) {
-                const float *kr = k + attn_off4(&p->k, b, hk, j0 + jj, 0);
-                float acc = 0;
-                if (p->k.st[3] == 1)
-                    for (int64_t d = 0; d < D; d++)
-                        acc += qr[d] * kr[d];
-                else
+            if (k_unit)
+                uk->dot_rows(qr, w->krows, nk, D, s);
+            else
+                for (int64_t jj = 0; jj < nk; jj++) {
+                    const float *kr = k + attn_off4(&p->k, b, hk, j0 + jj, 0);
+                    float acc = 0;
                     for (int64_t d = 0; d < D; d++)
                         acc += qr[d] * kr[d * p->k.st[3]];
-                s[jj] = acc;
-            }
+                    s[jj] = acc;
+                }
             for (int64_t jj = nk; jj < npad; jj++)
                 s[jj] = -INFINITY;
             mods_row(p, b, h, i, lo, hi, diag, j0, nk, s, 1);
@@ -339,6 +343,10 @@ static void dec_chunk(const attn_problem *p, const attn_ukernels *uk, dec_ws *w,
             if (alpha != 1.0f)
                 for (int64_t d = 0; d < Dv; d++)
                     o[d] *= alpha;
+            if (v_unit) {
+                uk->axpy_rows(o, s, w->vrows, nk, Dv); /* skips zero weights: hidden V is not read */
+                continue;
+            }
             for (int64_t jj = 0; jj < nk; jj++) {
                 float pw = s[jj];
                 if (pw == 0)
@@ -369,7 +377,7 @@ static attn_status flash_decode(const attn_problem *p, const attn_ukernels *uk)
     int64_t chunk = round_up((p->Lk + nch - 1) / nch, ATTN_LANES);
     int64_t items = pairs * nch, per_item = rows * (2 + Dv);
     float *part = attn_alloc((size_t)(items * per_item) * sizeof(float), "decode partials");
-    size_t ws_n = (size_t)(rows * DEC_BK + DEC_BK + rows * p->Dq + 64);
+    size_t ws_n = (size_t)round_up(rows * DEC_BK + 4 * DEC_BK + rows * p->Dq + 64, 16);
     float *ws = attn_alloc(ws_n * sizeof(float) * (size_t)nt, "decode workspace");
     if (!part || !ws) {
         attn_free(part);
@@ -380,7 +388,10 @@ static attn_status flash_decode(const attn_problem *p, const attn_ukernels *uk)
     {
         int t = omp_get_thread_num(), n = omp_get_num_threads();
         float *base = ws + ws_n * (size_t)t;
-        dec_ws w = {.s = base, .tmp = base + rows * DEC_BK, .qs = base + rows * DEC_BK + DEC_BK};
+        dec_ws w = {.s = base,
+                    .krows = (const float **)(base + rows * DEC_BK),
+                    .vrows = (const float **)(base + rows * DEC_BK + 2 * DEC_BK),
+                    .qs = base + rows * DEC_BK + 4 * DEC_BK};
 #pragma omp for schedule(dynamic, 1)
         for (int64_t it = 0; it < items; it++) {
             int64_t pair = it / nch, c = it % nch;

@@ -23,6 +23,15 @@
 #define VKEEP(s, p) _mm256_and_ps(_mm256_cmp_ps((s), _mm256_set1_ps(-INFINITY), _CMP_NEQ_UQ), (p))
 #define VBLEND_EQ(a, b, t, f) _mm256_blendv_ps((f), (t), _mm256_cmp_ps((a), (b), _CMP_EQ_OQ))
 #define VEXP(x) vexp256(x)
+#define VHSUM(v) hsum256(v)
+
+static inline float hsum256(__m256 v)
+{
+    __m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+    x = _mm_add_ss(x, _mm_movehdup_ps(x));
+    return _mm_cvtss_f32(x);
+}
 
 static inline __m256 vexp256(__m256 x)
 {

@@ -23,6 +23,7 @@
 #define VKEEP(s, p) _mm512_maskz_mov_ps(_mm512_cmp_ps_mask((s), _mm512_set1_ps(-INFINITY), _CMP_NEQ_UQ), (p))
 #define VBLEND_EQ(a, b, t, f) _mm512_mask_blend_ps(_mm512_cmp_ps_mask((a), (b), _CMP_EQ_OQ), (f), (t))
 #define VEXP(x) vexp512(x)
+#define VHSUM(v) _mm512_reduce_add_ps(v)
 
 static inline __m512 vexp512(__m512 x)
 {

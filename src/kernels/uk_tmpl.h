@@ -4,6 +4,7 @@
  * Included by uk_avx2.c and uk_avx512.c after they define:
  *   VF, W (lanes), VZERO(), VLOAD(p), VSTORE(p, v), VSET1(x), VFMA(a, b, c) = a*b + c,
  *   VMAX(a, b), VADD, VSUB, VMUL, VEXP(x) (see below), VKEEP(s, p) = p where s != -inf else 0,
+ *   VHSUM(v) (sum of the lanes), VBLEND_EQ(a, b, t, f) = t where a == b else f,
  *   RVMAX (vectors of lanes per register tile), NCMAX (broadcast columns per tile),
  *   UK_NAME (the table's name), UK_ID (its attn_kernel).
  *
@@ -178,6 +179,59 @@ static void dsoftmax(const float *p, float *dp, int64_t n, int64_t per, const fl
     }
 }
 
+static void dot_rows(const float *q, const float *const *y, int64_t n, int64_t D, float *s)
+{
+    int64_t Dw = D / W * W;
+    for (int64_t j = 0; j < n; j++) {
+        const float *yj = y[j];
+        VF a0 = VZERO(), a1 = VZERO();
+        int64_t d = 0;
+        for (; d + 2 * W <= Dw; d += 2 * W) {
+            a0 = VFMA(VLOAD(q + d), VLOAD(yj + d), a0);
+            a1 = VFMA(VLOAD(q + d + W), VLOAD(yj + d + W), a1);
+        }
+        for (; d < Dw; d += W)
+            a0 = VFMA(VLOAD(q + d), VLOAD(yj + d), a0);
+        float acc = VHSUM(VADD(a0, a1));
+        for (; d < D; d++)
+            acc += q[d] * yj[d];
+        s[j] = acc;
+    }
+}
+
+static void axpy_rows(float *o, const float *w, const float *const *y, int64_t n, int64_t Dv)
+{
+    int64_t d = 0;
+    for (; d + 4 * W <= Dv; d += 4 * W) {
+        VF a0 = VLOAD(o + d), a1 = VLOAD(o + d + W), a2 = VLOAD(o + d + 2 * W), a3 = VLOAD(o + d + 3 * W);
+        for (int64_t j = 0; j < n; j++) {
+            if (w[j] == 0)
+                continue;
+            VF b = VSET1(w[j]);
+            const float *yj = y[j] + d;
+            a0 = VFMA(b, VLOAD(yj), a0);
+            a1 = VFMA(b, VLOAD(yj + W), a1);
+            a2 = VFMA(b, VLOAD(yj + 2 * W), a2);
+            a3 = VFMA(b, VLOAD(yj + 3 * W), a3);
+        }
+        VSTORE(o + d, a0), VSTORE(o + d + W, a1), VSTORE(o + d + 2 * W, a2), VSTORE(o + d + 3 * W, a3);
+    }
+    for (; d + W <= Dv; d += W) {
+        VF a0 = VLOAD(o + d);
+        for (int64_t j = 0; j < n; j++)
+            if (w[j] != 0)
+                a0 = VFMA(VSET1(w[j]), VLOAD(y[j] + d), a0);
+        VSTORE(o + d, a0);
+    }
+    for (; d < Dv; d++) {
+        float acc = o[d];
+        for (int64_t j = 0; j < n; j++)
+            if (w[j] != 0)
+                acc += w[j] * y[j][d];
+        o[d] = acc;
+    }
+}
+
 static double fma_probe(int64_t iters)
 {
     VF m = VSET1(0.999999f), c = VSET1(1e-7f);
@@ -208,5 +262,7 @@ const attn_ukernels UK_TABLE = {
     .softmax = softmax_tile,
     .exp_sub = exp_sub,
     .dsoftmax = dsoftmax,
+    .dot_rows = dot_rows,
+    .axpy_rows = axpy_rows,
     .fma_probe = fma_probe,
 };
