@@ -303,6 +303,11 @@ int main(void)
         run(&c, &r);
         c.o.key_lengths = NULL, c.Lq = 1, c.Lk = 2049, c.layout = 1, c.o.dropout_p = 0.1;
         run(&c, &r);
+        c.layout = 2, c.D = 33, c.Dv = 37, c.Lq = 16, c.o.dropout_p = 0; /* strided, vector tails */
+        c.o.window = 1, c.o.window_left = 700, c.o.window_right = 5;
+        run(&c, &r);
+        c.layout = 0;
+        run(&c, &r);
     }
     { /* NaN and Inf in K and V of keys hidden from every row */
         cfg c;
