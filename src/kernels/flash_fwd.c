@@ -34,7 +34,7 @@
 #include <omp.h>
 #include <string.h>
 
-#define BR 192 /* most query rows (lanes) per item: 192, or 96 with causal / window masks */
+#define BR 384 /* most query rows (lanes) per item */
 #define BC 64  /* keys per tile */
 
 static int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
@@ -447,9 +447,12 @@ attn_status attn_flash_forward(const attn_problem *p, const attn_ukernels *uk)
     if (p->Lq <= 16 && p->num_seqs == 0 && p->Lk >= 4 * DEC_BK)
         return flash_decode(p, uk);
     int nt = p->threads;
-    /* Taller items read K and V fewer times; with a diagonal band, shorter
-     * ones have fewer partly hidden tiles. */
+    /* Taller items read K and V fewer times (K and V of a head rarely fit in
+     * the L2 cache); with a diagonal band, shorter ones compute fewer hidden
+     * scores; and every thread needs a few items. */
     int64_t br = p->causal != ATTN_CAUSAL_NONE || p->window ? BR / 2 : BR;
+    while (br > 48 && p->B * p->Hq * ((p->Lq + br - 1) / br) < 4 * (int64_t)nt)
+        br /= 2;
     int64_t nqb = (p->Lq + br - 1) / br, items = p->B * p->Hq * nqb;
     if (items < nt)
         nt = (int)items;
