@@ -27,7 +27,7 @@
 #include <omp.h>
 #include <string.h>
 
-#define BK 96 /* keys (lanes) per item */
+#define BK 192 /* keys (lanes) per item, at most */
 #define BQ 64 /* query rows per step */
 
 static int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
@@ -95,8 +95,8 @@ static bool finite_row(const float *x, int64_t n)
 }
 
 static void bwd_item(const attn_problem *p, const attn_ukernels *uk, bwd_ws *w, const int64_t *rlo,
-                     const int64_t *rhi, const int64_t *rdiag, float *dqp, int64_t Dp, int64_t b, int64_t hk,
-                     int64_t j0, int64_t nk)
+                     const int64_t *rhi, const int64_t *rdiag, const float *dout_dot_out, float *dqp, int64_t Dp,
+                     int64_t b, int64_t hk, int64_t j0, int64_t nk)
 {
     const int64_t D = p->Dq, Dv = p->Dv, R = round_up(nk, ATTN_LANES);
     const float *k = p->k.data, *v = p->v.data, scale = (float)p->scale, cap = (float)p->softcap;
@@ -120,7 +120,7 @@ static void bwd_item(const attn_problem *p, const attn_ukernels *uk, bwd_ws *w, 
             w->vt[d * R + jj] = v[attn_off4(&p->v, b, hk, j0 + jj, d)];
     }
     const bool elementwise = p->softcap > 0 || p->alibi || p->has_bias || p->has_mask;
-    const float *q = p->q.data, *dout = p->dout.data, *out = p->out.data, *lse = p->lse.data;
+    const float *q = p->q.data, *dout = p->dout.data, *lse = p->lse.data;
     const bool q_unit = p->q.st[3] == 1 || D <= 1, do_unit = p->dout.st[3] == 1 || Dv <= 1;
     for (int64_t h = hk * p->group; h < (hk + 1) * p->group; h++) {
         for (int64_t i0 = 0; i0 < p->Lq; i0 += BQ) {
@@ -151,10 +151,7 @@ static void bwd_item(const attn_problem *p, const attn_ukernels *uk, bwd_ws *w, 
                         w->dopack[r * Dv + d] = dout[attn_off4(&p->dout, b, h, i, d)];
                     w->dorows[r] = w->dopack + r * Dv;
                 }
-                float di = 0;
-                for (int64_t d = 0; d < Dv; d++)
-                    di += w->dorows[r][d] * out[attn_off4(&p->out, b, h, i, d)];
-                w->di[r] = di;
+                w->di[r] = dout_dot_out[(b * p->Hq + h) * p->Lq + i];
                 w->lse[r] = lse[attn_off4(&p->lse, b, h, i, 0)];
                 w->srows[r] = w->s + r * R;
             }
@@ -214,7 +211,10 @@ attn_status attn_flash_backward(const attn_problem *p, const attn_ukernels *uk)
 {
     const int64_t D = p->Dq, Dv = p->Dv, Dp = round_up(D > 0 ? D : 1, ATTN_LANES), R = round_up(BK, ATTN_LANES);
     int nt = p->threads;
-    int64_t nkb = (p->Lk + BK - 1) / BK, items = p->B * p->Hkv * nkb;
+    int64_t bk = BK; /* shorter items when threads would starve */
+    while (bk > 48 && p->B * p->Hkv * ((p->Lk + bk - 1) / bk) < 4 * (int64_t)nt)
+        bk /= 2;
+    int64_t nkb = (p->Lk + bk - 1) / bk, items = p->B * p->Hkv * nkb;
     int64_t rows = p->B * p->Hq * p->Lq;
     /* rows of dq with no item (Lk == 0 ...) must still be zero */
     size_t per = (size_t)(2 * D * R + 2 * Dv * R + BK * Dp + 3 * BQ * R + BQ * D + BQ * Dv + 2 * BQ + 6 * BQ + 64);
@@ -222,8 +222,9 @@ attn_status attn_flash_backward(const attn_problem *p, const attn_ukernels *uk)
     float *ws = attn_alloc(per * sizeof(float) * (size_t)nt, "flash backward workspace");
     float *dqp = attn_alloc(dq_n * sizeof(float) * (size_t)nt, "flash backward partial dq");
     int64_t *rr = attn_alloc((size_t)(3 * p->B * p->Lq + 1) * sizeof(int64_t), "flash backward row ranges");
-    if (!ws || !dqp || !rr) {
-        attn_free(ws), attn_free(dqp), attn_free(rr);
+    float *ddo = attn_alloc((size_t)(rows + 1) * sizeof(float), "flash backward rowsum(dO * O)");
+    if (!ws || !dqp || !rr || !ddo) {
+        attn_free(ws), attn_free(dqp), attn_free(rr), attn_free(ddo);
         return ATTN_ERR_NOMEM;
     }
     int64_t *rlo = rr, *rhi = rr + p->B * p->Lq, *rdiag = rr + 2 * p->B * p->Lq;
@@ -235,6 +236,15 @@ attn_status attn_flash_backward(const attn_problem *p, const attn_ukernels *uk)
         int t = omp_get_thread_num(), n = omp_get_num_threads();
         float *f = ws + per * (size_t)t, *mydq = dqp + dq_n * (size_t)t;
         memset(mydq, 0, dq_n * sizeof(float));
+        const float *dout = p->dout.data, *out = p->out.data;
+#pragma omp for schedule(static)
+        for (int64_t row = 0; row < rows; row++) { /* D_i = dO_i . O_i, once per row */
+            int64_t b = row / (p->Hq * p->Lq), h = row / p->Lq % p->Hq, i = row % p->Lq;
+            float acc = 0;
+            for (int64_t d = 0; d < Dv; d++)
+                acc += dout[attn_off4(&p->dout, b, h, i, d)] * out[attn_off4(&p->out, b, h, i, d)];
+            ddo[row] = acc;
+        }
         bwd_ws w;
         w.kt = f, f += D * R;
         w.vt = f, f += Dv * R;
@@ -252,9 +262,9 @@ attn_status attn_flash_backward(const attn_problem *p, const attn_ukernels *uk)
         w.dorows = (const float **)f, f += 2 * BQ;
         w.srows = (const float **)f;
         for (int64_t it = t; it < items; it += n) {
-            int64_t pair = it / nkb, kb = it % nkb, j0 = kb * BK;
-            bwd_item(p, uk, &w, rlo, rhi, rdiag, mydq, Dp, pair / p->Hkv, pair % p->Hkv, j0,
-                     p->Lk - j0 < BK ? p->Lk - j0 : BK);
+            int64_t pair = it / nkb, kb = it % nkb, j0 = kb * bk;
+            bwd_item(p, uk, &w, rlo, rhi, rdiag, ddo, mydq, Dp, pair / p->Hkv, pair % p->Hkv, j0,
+                     p->Lk - j0 < bk ? p->Lk - j0 : bk);
         }
 #pragma omp barrier
         /* dq = sum of the partials in thread order; rows split across threads */
@@ -269,6 +279,6 @@ attn_status attn_flash_backward(const attn_problem *p, const attn_ukernels *uk)
             }
         }
     }
-    attn_free(ws), attn_free(dqp), attn_free(rr);
+    attn_free(ws), attn_free(dqp), attn_free(rr), attn_free(ddo);
     return ATTN_OK;
 }
