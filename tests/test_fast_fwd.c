@@ -308,6 +308,21 @@ int main(void)
         run(&c, &r);
         c.layout = 0;
         run(&c, &r);
+        /* and every elementwise option on the decode path */
+        unsigned char *mask = malloc((size_t)(2 * 16 * 2049));
+        float *bias = malloc((size_t)(16 * 2049) * sizeof(float));
+        float slopes[4] = {0.01f, 0.02f, 0.03f, 0.04f};
+        for (int64_t i = 0; i < 2 * 16 * 2049; i++)
+            mask[i] = test_uniform(&r) < 0.9;
+        for (int64_t i = 0; i < 16 * 2049; i++)
+            bias[i] = test_uniform(&r) < 0.05 ? -INFINITY : (float)test_normal(&r);
+        c.o.window = 0;
+        c.o.mask = attn_tensor_4d(mask, ATTN_BOOL, 2, 1, 16, 2049);
+        c.o.bias = attn_tensor_2d(bias, ATTN_F32, 16, 2049);
+        c.o.alibi_slopes = slopes, c.o.softcap = 2.5, c.o.dropout_p = 0.2, c.o.dropout_seed = 99;
+        c.what = "decode-elementwise";
+        run(&c, &r);
+        free(mask), free(bias);
     }
     { /* NaN and Inf in K and V of keys hidden from every row */
         cfg c;
