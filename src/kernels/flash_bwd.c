@@ -28,7 +28,7 @@
 #include <string.h>
 
 #define BK 192 /* keys (lanes) per item, at most */
-#define BQ 64 /* query rows per step */
+#define BQ 128 /* query rows per step */
 
 static int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
