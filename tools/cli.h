@@ -15,5 +15,9 @@ int attn_cmd_run(int argc, char **argv);
 int attn_cmd_bench(int argc, char **argv);
 int attn_cmd_viz(int argc, char **argv);      /* viz.c: heatmaps of weights */
 int attn_cmd_viz_loss(int argc, char **argv); /* viz.c: loss curves */
+int attn_cmd_train(int argc, char **argv);      /* train.c: dispatch to the demos */
+int attn_cmd_train_next(int argc, char **argv); /* train_next.c: attn train next-vector */
+int attn_cmd_train_translate(int argc, char **argv); /* train_translate.c: attn train translate */
+int attn_cmd_translate(int argc, char **argv);       /* train_translate.c: attn translate */
 
 #endif

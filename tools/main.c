@@ -21,6 +21,8 @@ static const command commands[] = {
     {"bench", attn_cmd_bench, "measure speed and memory"},
     {"viz", attn_cmd_viz, "draw attention weights as a heatmap (PNG or SVG), per head and averaged"},
     {"viz-loss", attn_cmd_viz_loss, "draw loss curves from a CSV file (PNG or SVG)"},
+    {"train", attn_cmd_train, "train a small attention model on generated data (next-vector, translate)"},
+    {"translate", attn_cmd_translate, "English number words -> Chinese numerals with the trained model"},
 };
 enum { NUM_COMMANDS = sizeof commands / sizeof *commands };
 
