@@ -85,16 +85,16 @@ static void test_stack(const char *what, int decoder, attn_stack_config cfg)
         char name[320];
         if (c.x) {
             snprintf(name, sizeof name, "%s dx", what);
-            fd_check(name, x, dx, B * T * cfg.d_in, st_loss, &c, H, ATOL, RTOL, &rng, 16);
+            fd_check(name, x, dx, B * T * cfg.d_in, st_loss, &c, H, ATOL, RTOL, &rng, 8);
         }
         if (cross) {
             snprintf(name, sizeof name, "%s dmem", what);
-            fd_check(name, mem, dmem, B * S * C, st_loss, &c, H, ATOL, RTOL, &rng, 16);
+            fd_check(name, mem, dmem, B * S * C, st_loss, &c, H, ATOL, RTOL, &rng, 8);
         }
         for (int64_t t = 0; t < m.n_tensors; t++) {
             snprintf(name, sizeof name, "%s %s", what, m.table[t].name);
             fd_check(name, m.params + m.table[t].offset, m.grads + m.table[t].offset, m.table[t].numel, st_loss, &c,
-                     H, ATOL, RTOL, &rng, 5);
+                     H, ATOL, RTOL, &rng, 3);
         }
     }
     free(x), free(mem), free(out), free(r), free(dx), free(dmem), free(cache);
@@ -169,7 +169,7 @@ static void test_seq2seq_fd(int pre_ln, attn_posenc pos)
         for (int64_t t = 0; t < m.n_tensors; t++) {
             snprintf(name, sizeof name, "%s %s", what, m.table[t].name);
             fd_check(name, m.params + m.table[t].offset, m.grads + m.table[t].offset, m.table[t].numel, s2s_loss, &c,
-                     H, ATOL, RTOL, &rng, 4);
+                     H, ATOL, RTOL, &rng, 3);
         }
     }
     CHECK(attn_model_find(&m, "enc.embed") && attn_model_find(&m, "dec.layers.1.cross_attn.wq") &&
@@ -187,7 +187,7 @@ static void test_reverse(void)
 {
     attn_seq2seq_config cfg = {0};
     attn_transformer_config lc = {0};
-    lc.d_model = 32, lc.n_heads = 4, lc.d_ff = 64, lc.act = ATTN_ACT_RELU, lc.pre_ln = 1, lc.bias = 1;
+    lc.d_model = 16, lc.n_heads = 2, lc.d_ff = 32, lc.act = ATTN_ACT_RELU, lc.pre_ln = 1, lc.bias = 1;
     cfg.enc.vocab = VOC, cfg.enc.pos = ATTN_POS_LEARNED, cfg.enc.max_len = TMAX, cfg.enc.n_layers = 1, cfg.enc.layer = lc;
     cfg.dec = cfg.enc, cfg.dec.d_out = VOC;
     attn_model m;
@@ -212,12 +212,16 @@ static void test_reverse(void)
     float *cache = malloc(nc * 4), *logits = malloc(NEX * TMAX * VOC * 4), *probs = malloc(NEX * TMAX * VOC * 4);
     float *dlogits = malloc(NEX * TMAX * VOC * 4);
     attn_optimizer opt = attn_optimizer_default(ATTN_OPTIM_ADAMW, 3e-3);
-    opt.lr.warmup_steps = 20, opt.lr.total_steps = 300, opt.lr.cosine = 1, opt.lr.min_lr = 3e-4, opt.clip_norm = 1.0;
-    double loss = 0;
+    opt.lr.base_lr = 1e-2, opt.lr.warmup_steps = 20, opt.lr.total_steps = 300, opt.lr.cosine = 1, opt.lr.min_lr = 1e-3;
+    opt.clip_norm = 1.0;
+    double loss = 0, acc = 0;
     int steps = 0;
-    for (; steps < 300; steps++) {
+    for (; steps < 300; steps++) { /* stops early once teacher-forced accuracy is 100% with a low loss */
         CHECK_OK(attn_seq2seq_forward(&m, &s, logits, cache, src, NULL, sl, tin, NULL, tl, NEX, SMAX, TMAX, steps));
         attn_cross_entropy_forward(&loss, NULL, probs, logits, tout, NEX * TMAX, VOC, -1, 0.0);
+        attn_accuracy(&acc, logits, tout, NEX * TMAX, VOC, -1);
+        if (acc == 1.0 && loss < 0.02)
+            break;
         attn_model_zero_grad(&m);
         memset(dlogits, 0, NEX * TMAX * VOC * 4);
         attn_cross_entropy_backward(dlogits, probs, tout, NEX * TMAX, VOC, -1, 0.0, 1.0);
