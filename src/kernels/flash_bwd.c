@@ -2,17 +2,18 @@
  * flash_bwd.c - the tiled attention backward, portable driver.
  *
  * A work item is one block of BK keys of one (b, hk); the keys are the lanes.
- * The item packs K^T (scaled), V^T and K (rows of non-finite values zeroed,
+ * The item packs K^T, V^T and scale * K (rows of non-finite values zeroed,
  * see below) once, then for every query head h of the group and every block
  * of BQ query rows that sees any of its keys:
- *     S   = Q K^T * scale        (BQ x BK)  gemm_a
+ *     S   = (scale Q) K^T        (BQ x BK)  gemm_a, summed as the forward does
+ *                                so that exp(S - lse) sees the same S
  *     steps 2-5 where needed (masks -> -inf), P = exp(S - lse)
  *     dP  = dO V^T               gemm_a,  times the dropout factors Z
- *     dS  = P * (dP - rowsum(dO * O)) [* (1 - tanh^2) soft-cap] * scale,
+ *     dS  = P * (dP - rowsum(dO * O)) [* (1 - tanh^2) soft-cap],
  *           exactly 0 where P == 0 (hidden keys: no 0 * NaN)
  *     dV^T += dO^T (P*Z)         gemm_b (the item's own accumulator)
- *     dK^T += Q^T dS             gemm_b
- *     dQ   += dS K               gemm_a into the thread's partial dQ
+ *     dK^T += (scale Q)^T dS     gemm_b
+ *     dQ   += dS (scale K)       gemm_a into the thread's partial dQ
  * dK and dV of a key block are written by the one item that owns it; dQ is
  * the sum of the threads' partial buffers, added in thread order.  No
  * atomics: bitwise repeatable for a fixed thread count.
@@ -111,8 +112,8 @@ static void bwd_item(const attn_problem *p, const attn_ukernels *uk, bwd_ws *w, 
         float *kr = w->kn + jj * Dp;
         for (int64_t d = 0; d < D; d++) {
             float x = k[attn_off4(&p->k, b, hk, j0 + jj, d)];
-            w->kt[d * R + jj] = scale * x;
-            kr[d] = x;
+            w->kt[d * R + jj] = x;
+            kr[d] = scale * x;
         }
         if (!finite_row(kr, D)) /* a visible one propagates through dS instead */
             memset(kr, 0, (size_t)D * sizeof(float));
@@ -121,7 +122,7 @@ static void bwd_item(const attn_problem *p, const attn_ukernels *uk, bwd_ws *w, 
     }
     const bool elementwise = p->softcap > 0 || p->alibi || p->has_bias || p->has_mask;
     const float *q = p->q.data, *dout = p->dout.data, *lse = p->lse.data;
-    const bool q_unit = p->q.st[3] == 1 || D <= 1, do_unit = p->dout.st[3] == 1 || Dv <= 1;
+    const bool do_unit = p->dout.st[3] == 1 || Dv <= 1;
     for (int64_t h = hk * p->group; h < (hk + 1) * p->group; h++) {
         for (int64_t i0 = 0; i0 < p->Lq; i0 += BQ) {
             int64_t nr = p->Lq - i0 < BQ ? p->Lq - i0 : BQ;
@@ -137,13 +138,10 @@ static void bwd_item(const attn_problem *p, const attn_ukernels *uk, bwd_ws *w, 
                 continue;
             for (int64_t r = 0; r < nr; r++) {
                 int64_t i = i0 + r;
-                if (q_unit)
-                    w->qrows[r] = q + attn_off4(&p->q, b, h, i, 0);
-                else {
-                    for (int64_t d = 0; d < D; d++)
-                        w->qpack[r * D + d] = q[attn_off4(&p->q, b, h, i, d)];
-                    w->qrows[r] = w->qpack + r * D;
-                }
+                /* scale * q, as the forward packs it: S is bitwise the forward's */
+                for (int64_t d = 0; d < D; d++)
+                    w->qpack[r * D + d] = scale * q[attn_off4(&p->q, b, h, i, d)];
+                w->qrows[r] = w->qpack + r * D;
                 if (do_unit)
                     w->dorows[r] = dout + attn_off4(&p->dout, b, h, i, 0);
                 else {
@@ -170,8 +168,8 @@ static void bwd_item(const attn_problem *p, const attn_ukernels *uk, bwd_ws *w, 
                         w->s[r * R + jj] = -INFINITY;
             uk->exp_sub(w->s, w->s, nr * R, w->lse, R);
             uk->gemm_a(nr, Dv, R, w->vt, R, w->dorows, w->dp, R, 0);
-            if (p->dropout_p == 0 && cap == 0) /* dS = P (dP - D) scale, vectorised */
-                uk->dsoftmax(w->s, w->dp, nr * R, R, w->di, scale);
+            if (p->dropout_p == 0 && cap == 0) /* dS = P (dP - D), vectorised */
+                uk->dsoftmax(w->s, w->dp, nr * R, R, w->di, 1.0f);
             else {
                 for (int64_t r = 0; r < nr; r++) {
                     float *pr = w->s + r * R, *dpr = w->dp + r * R, di = w->di[r];
@@ -185,7 +183,7 @@ static void bwd_item(const attn_problem *p, const attn_ukernels *uk, bwd_ws *w, 
                             float th = w->t[r * R + jj];
                             ds *= 1.0f - th * th;
                         }
-                        dpr[jj] = ds * scale; /* dp now holds dS */
+                        dpr[jj] = ds;    /* dp now holds dS */
                         pr[jj] = pw * z;      /* s now holds P * Z */
                     }
                 }
