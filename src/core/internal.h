@@ -29,8 +29,9 @@
 #endif
 
 /* Record the message of a failure on this thread and return `status`, so that
- * a check reads `return attn_fail(ATTN_ERR_INVALID, "q has rank %d", r);`. */
-attn_status attn_fail(attn_status status, const char *fmt, ...) ATTN_PRINTF(2, 3);
+ * a check reads `return attn_fail(ATTN_ERR_INVALID, "q has rank %d", r);`.
+ * The same function companion libraries call as attn_set_error (attn.h). */
+#define attn_fail attn_set_error
 
 /* Checked int64 arithmetic: false on overflow. */
 static inline bool attn_mul_ok(int64_t a, int64_t b, int64_t *r) { return !__builtin_mul_overflow(a, b, r); }

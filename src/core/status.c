@@ -29,11 +29,11 @@ static _Thread_local char last_error[1024];
 
 const char *attn_errmsg(void) { return last_error; }
 
-attn_status attn_fail(attn_status status, const char *fmt, ...)
+attn_status attn_set_error(attn_status status, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    vsnprintf(last_error, sizeof last_error, fmt ? fmt : "", ap);
     va_end(ap);
     return status;
 }
@@ -52,3 +52,4 @@ void *attn_alloc(size_t bytes, const char *what)
 }
 
 void attn_free(void *ptr) { free(ptr); }
+
