@@ -15,11 +15,13 @@
  *     dK^T += (scale Q)^T dS     gemm_b
  *     dQ   += dS (scale K)       gemm_a into the thread's partial dQ
  * dK and dV of a key block are written by the one item that owns it; dQ is
- * the sum of the threads' partial buffers, added in thread order.  No
- * atomics: bitwise repeatable for a fixed thread count.
+ * the sum of partial buffers ("slots", item it adds into slot it % slots, a
+ * slot's items run in order on one thread at a time), added in slot order.
+ * No atomics: bitwise repeatable for a fixed thread count (slots depends
+ * only on the thread count and the sizes).
  *
- * Memory: one partial dQ (B x Hq x Lq x D) per thread besides O(BK * D)
- * tiles; no Lq x Lk matrix.
+ * Memory: threads to 4 x threads partial dQ (B x Hq x Lq x D) besides
+ * O(BK * D) tiles per thread; no Lq x Lk matrix.
  */
 #include "core/dropout.h"
 #include "kernels/kernels.h"
@@ -217,8 +219,16 @@ attn_status attn_flash_backward(const attn_problem *p, const attn_ukernels *uk)
     /* rows of dq with no item (Lk == 0 ...) must still be zero */
     size_t per = (size_t)(2 * D * R + 2 * Dv * R + BK * Dp + 3 * BQ * R + BQ * D + BQ * Dv + 2 * BQ + 6 * BQ + 64);
     size_t dq_n = (size_t)(rows * Dp);
+    /* Slots: item it adds its dQ into partial buffer it % slots, and a slot's
+     * items run in order on whichever thread takes the slot, so the sum does
+     * not depend on the schedule.  More slots than threads balance the load
+     * when the host pauses a thread; they cost one dQ each (within 32 MiB). */
+    int64_t slots = nt;
+    while (slots < 4 * (int64_t)nt && (size_t)(2 * slots) * dq_n * sizeof(float) <= ((size_t)32 << 20) &&
+           2 * slots <= items)
+        slots *= 2;
     float *ws = attn_alloc(per * sizeof(float) * (size_t)nt, "flash backward workspace");
-    float *dqp = attn_alloc(dq_n * sizeof(float) * (size_t)nt, "flash backward partial dq");
+    float *dqp = attn_alloc(dq_n * sizeof(float) * (size_t)slots, "flash backward partial dq");
     int64_t *rr = attn_alloc((size_t)(3 * p->B * p->Lq + 1) * sizeof(int64_t), "flash backward row ranges");
     float *ddo = attn_alloc((size_t)(rows + 1) * sizeof(float), "flash backward rowsum(dO * O)");
     if (!ws || !dqp || !rr || !ddo) {
@@ -231,9 +241,7 @@ attn_status attn_flash_backward(const attn_problem *p, const attn_ukernels *uk)
             row_range(p, b, i, &rlo[b * p->Lq + i], &rhi[b * p->Lq + i], &rdiag[b * p->Lq + i]);
 #pragma omp parallel num_threads(nt)
     {
-        int t = omp_get_thread_num(), n = omp_get_num_threads();
-        float *f = ws + per * (size_t)t, *mydq = dqp + dq_n * (size_t)t;
-        memset(mydq, 0, dq_n * sizeof(float));
+        float *f = ws + per * (size_t)omp_get_thread_num();
         const float *dout = p->dout.data, *out = p->out.data;
 #pragma omp for schedule(static)
         for (int64_t row = 0; row < rows; row++) { /* D_i = dO_i . O_i, once per row */
@@ -259,19 +267,24 @@ attn_status attn_flash_backward(const attn_problem *p, const attn_ukernels *uk)
         w.qrows = (const float **)f, f += 2 * BQ;
         w.dorows = (const float **)f, f += 2 * BQ;
         w.srows = (const float **)f;
-        for (int64_t it = t; it < items; it += n) {
-            int64_t pair = it / nkb, kb = it % nkb, j0 = kb * bk;
-            bwd_item(p, uk, &w, rlo, rhi, rdiag, ddo, mydq, Dp, pair / p->Hkv, pair % p->Hkv, j0,
-                     p->Lk - j0 < bk ? p->Lk - j0 : bk);
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t sl = 0; sl < slots; sl++) {
+            float *sdq = dqp + dq_n * (size_t)sl;
+            memset(sdq, 0, dq_n * sizeof(float));
+            for (int64_t it = sl; it < items; it += slots) {
+                int64_t pair = it / nkb, kb = it % nkb, j0 = kb * bk;
+                bwd_item(p, uk, &w, rlo, rhi, rdiag, ddo, sdq, Dp, pair / p->Hkv, pair % p->Hkv, j0,
+                         p->Lk - j0 < bk ? p->Lk - j0 : bk);
+            }
         }
-#pragma omp barrier
-        /* dq = sum of the partials in thread order; rows split across threads */
+        /* dq = sum of the slots' partials in slot order */
         float *dq = p->dq.data;
-        for (int64_t row = t; row < rows; row += n) {
+#pragma omp for schedule(static)
+        for (int64_t row = 0; row < rows; row++) {
             int64_t b = row / (p->Hq * p->Lq), h = row / p->Lq % p->Hq, i = row % p->Lq;
             for (int64_t d = 0; d < D; d++) {
                 float acc = 0;
-                for (int u = 0; u < n; u++)
+                for (int64_t u = 0; u < slots; u++)
                     acc += dqp[dq_n * (size_t)u + (size_t)(row * Dp + d)];
                 dq[attn_off4(&p->dq, b, h, i, d)] = acc;
             }
