@@ -336,6 +336,19 @@ int main(void)
         c.Lq = 5, c.Lk = 2000; /* decode path */
         run(&c, &r);
     }
+    { /* the cosine score, tiled and decode, with a temperature */
+        cfg c;
+        memset(&c, 0, sizeof c);
+        c.what = "cosine";
+        c.qscale = 1;
+        c.B = 2, c.Hq = 2, c.Hkv = 1, c.Lq = 130, c.Lk = 77, c.D = 24, c.Dv = 20, c.layout = 1;
+        c.o.score = ATTN_SCORE_COSINE;
+        c.o.scale = 5.0;
+        c.o.causal = ATTN_CAUSAL_BOTTOM_RIGHT;
+        run(&c, &r);
+        c.Lq = 4, c.Lk = 1300, c.layout = 0;
+        run(&c, &r);
+    }
     { /* scores up to 1e30 in magnitude */
         cfg c;
         memset(&c, 0, sizeof c);

@@ -70,7 +70,12 @@ int main(void)
     CHECK(attn_kernel_for(&tq, &tq, &tq, &o) == attn_kernel_best(), "auto picks the best kernel");
     CHECK(attn_kernel_for(&tqd, &tqd, &tqd, &o) == ATTN_KERNEL_REFERENCE, "auto falls back for f64");
     o.score = ATTN_SCORE_COSINE;
-    CHECK(attn_kernel_for(&tq, &tq, &tq, &o) == ATTN_KERNEL_REFERENCE, "auto falls back for cosine");
+    CHECK(attn_kernel_for(&tq, &tq, &tq, &o) == attn_kernel_best(), "auto runs cosine tiled");
+    o.score = ATTN_SCORE_BILINEAR;
+    float w[4 * 4] = {0};
+    o.bilinear_w = attn_tensor_2d(w, ATTN_F32, 4, 4);
+    CHECK(attn_kernel_for(&tq, &tq, &tq, &o) == ATTN_KERNEL_REFERENCE, "auto falls back for bilinear");
+    o.bilinear_w.rank = 0;
     o.score = ATTN_SCORE_SCALED_DOT;
     o.kernel = ATTN_KERNEL_SCALAR;
     CHECK(attn_kernel_for(&tq, &tq, &tq, &o) == ATTN_KERNEL_SCALAR, "forced scalar");

@@ -194,10 +194,10 @@ static bool is_f32(const attn_view4 *v) { return v->dtype == ATTN_F32; }
 
 const char *attn_tiled_unsupported(const attn_problem *p)
 {
-    if (p->score != ATTN_SCORE_SCALED_DOT && p->score != ATTN_SCORE_DOT)
-        return p->score == ATTN_SCORE_COSINE    ? "the cosine score"
-               : p->score == ATTN_SCORE_BILINEAR ? "the bilinear score"
-                                                 : "the additive score";
+    if (p->score == ATTN_SCORE_BILINEAR || p->score == ATTN_SCORE_ADDITIVE)
+        return p->score == ATTN_SCORE_BILINEAR ? "the bilinear score" : "the additive score";
+    if (p->backward && p->score == ATTN_SCORE_COSINE)
+        return "the cosine score";
     if (!is_f32(&p->q) || !is_f32(&p->k) || !is_f32(&p->v))
         return "f64 inputs";
     if (p->has_weights)

@@ -84,6 +84,17 @@ static void mods_row(const attn_problem *p, int64_t b, int64_t h, int64_t i, int
     }
 }
 
+/* |x| of row (a, b, c, :) of an f32 view, in double. */
+static double row_norm(const float *x, const attn_view4 *v, int64_t a, int64_t b, int64_t c, int64_t n)
+{
+    double acc = 0;
+    for (int64_t d = 0; d < n; d++) {
+        double e = x[attn_off4(v, a, b, c, d)];
+        acc += e * e;
+    }
+    return sqrt(acc);
+}
+
 static bool row_finite(const float *x, int64_t n)
 {
     float acc = 0;
@@ -96,6 +107,7 @@ static bool row_finite(const float *x, int64_t n)
 typedef struct fwd_ws {
     float *qt, *st, *ot;       /* D x BR, BC x BR, Dv x BR */
     float *m, *l, *alpha;      /* BR each */
+    float *qscale;             /* BR: scale, or scale / |q_i| (cosine) */
     int64_t *lo, *hi, *diag;   /* BR each */
     const float **krows, **vrows;
     float *kpack, *vpack;      /* BC x D, BC x Dv: strided inputs only */
@@ -127,6 +139,7 @@ static size_t fwd_ws_layout(fwd_ws *w, float *base, const attn_problem *p)
     w->m = take(&f, &total, BR);
     w->l = take(&f, &total, BR);
     w->alpha = take(&f, &total, BR);
+    w->qscale = take(&f, &total, BR);
     w->lo = (int64_t *)take(&f, &total, 2 * BR);
     w->hi = (int64_t *)take(&f, &total, 2 * BR);
     w->diag = (int64_t *)take(&f, &total, 2 * BR);
@@ -149,6 +162,7 @@ static void fwd_item(const attn_problem *p, const attn_ukernels *uk, fwd_ws *w, 
     const int64_t D = p->Dq, Dv = p->Dv, R = round_up(nr, ATTN_LANES), L = R + 16, hk = attn_kv_head(p, h);
     const float *q = p->q.data, *k = p->k.data, *v = p->v.data;
     const float scale = (float)p->scale;
+    const bool cosine = p->score == ATTN_SCORE_COSINE;
     int64_t jmin = INT64_MAX, jmax = 0;
     for (int64_t r = 0; r < nr; r++) {
         row_range(p, b, i0 + r, &w->lo[r], &w->hi[r], &w->diag[r]);
@@ -163,10 +177,12 @@ static void fwd_item(const attn_problem *p, const attn_ukernels *uk, fwd_ws *w, 
         w->m[r] = -INFINITY, w->l[r] = 0;
     memset(w->ot, 0, (size_t)(Dv * L) * sizeof(float));
     if (jmin < jmax) {
+        for (int64_t r = 0; r < nr; r++) /* cosine: scale / max(|q_i|, 1e-12) per row */
+            w->qscale[r] = cosine ? (float)(p->scale / fmax(row_norm(q, &p->q, b, h, i0 + r, D), 1e-12)) : scale;
         for (int64_t d = 0; d < D; d++) {
             float *qd = w->qt + d * L;
             for (int64_t r = 0; r < nr; r++)
-                qd[r] = scale * q[attn_off4(&p->q, b, h, i0 + r, d)];
+                qd[r] = w->qscale[r] * q[attn_off4(&p->q, b, h, i0 + r, d)];
             for (int64_t r = nr; r < R; r++)
                 qd[r] = 0;
         }
@@ -213,6 +229,13 @@ static void fwd_item(const attn_problem *p, const attn_ukernels *uk, fwd_ws *w, 
                     __builtin_prefetch(vr + off, 0, 2);
             }
         uk->gemm_a(nk, D, R, w->qt, L, w->krows, w->st, L, 0);
+        if (cosine) /* divide column j by max(|k_j|, 1e-12) */
+            for (int64_t jj = 0; jj < nk; jj++) {
+                float kinv = (float)(1.0 / fmax(row_norm(k, &p->k, b, hk, j0 + jj, D), 1e-12));
+                float *sj = w->st + jj * L;
+                for (int64_t r = 0; r < R; r++)
+                    sj[r] *= kinv;
+            }
         bool hidden_possible = !full || p->has_mask || p->has_bias;
         if (elementwise)
             for (int64_t r = 0; r < nr; r++)
@@ -273,6 +296,7 @@ static void fwd_item(const attn_problem *p, const attn_ukernels *uk, fwd_ws *w, 
 typedef struct dec_ws {
     float *s;   /* rows x DEC_BK scores / weights */
     const float **krows, **vrows; /* DEC_BK each */
+    float *kinv;                  /* DEC_BK: 1 / max(|k_j|, 1e-12) (cosine) */
     float *qs;  /* rows x D, scaled queries */
 } dec_ws;
 
@@ -285,10 +309,13 @@ static void dec_chunk(const attn_problem *p, const attn_ukernels *uk, dec_ws *w,
     const float *k = p->k.data, *v = p->v.data;
     const uint32_t threshold = attn_dropout_threshold(p->dropout_p);
     const float keep_scale = (float)(1.0 / (1.0 - p->dropout_p));
+    const bool cosine = p->score == ATTN_SCORE_COSINE;
     for (int64_t rr = 0; rr < rows; rr++) {
         int64_t h = hk * p->group + rr / p->Lq, i = rr % p->Lq;
+        float qsc = cosine ? (float)(p->scale / fmax(row_norm(p->q.data, &p->q, b, h, i, D), 1e-12))
+                           : (float)p->scale;
         for (int64_t d = 0; d < D; d++)
-            w->qs[rr * D + d] = (float)p->scale * ((const float *)p->q.data)[attn_off4(&p->q, b, h, i, d)];
+            w->qs[rr * D + d] = qsc * ((const float *)p->q.data)[attn_off4(&p->q, b, h, i, d)];
         pm[rr] = -INFINITY, pl[rr] = 0;
         memset(po + rr * Dv, 0, (size_t)Dv * sizeof(float));
     }
@@ -298,6 +325,8 @@ static void dec_chunk(const attn_problem *p, const attn_ukernels *uk, dec_ws *w,
         for (int64_t jj = 0; jj < nk; jj++) {
             w->krows[jj] = k + attn_off4(&p->k, b, hk, j0 + jj, 0);
             w->vrows[jj] = v + attn_off4(&p->v, b, hk, j0 + jj, 0);
+            if (cosine)
+                w->kinv[jj] = (float)(1.0 / fmax(row_norm(k, &p->k, b, hk, j0 + jj, D), 1e-12));
         }
         for (int64_t rr = 0; rr < rows; rr++) {
             int64_t h = hk * p->group + rr / p->Lq, i = rr % p->Lq, lo, hi, diag;
@@ -321,6 +350,9 @@ static void dec_chunk(const attn_problem *p, const attn_ukernels *uk, dec_ws *w,
                 }
             for (int64_t jj = nk; jj < npad; jj++)
                 s[jj] = -INFINITY;
+            if (cosine)
+                for (int64_t jj = 0; jj < nk; jj++)
+                    s[jj] *= w->kinv[jj];
             mods_row(p, b, h, i, lo, hi, diag, j0, nk, s, 1);
             float mx = pm[rr];
             for (int64_t jj = 0; jj < nk; jj++)
@@ -377,7 +409,7 @@ static attn_status flash_decode(const attn_problem *p, const attn_ukernels *uk)
     int64_t chunk = round_up((p->Lk + nch - 1) / nch, ATTN_LANES);
     int64_t items = pairs * nch, per_item = rows * (2 + Dv);
     float *part = attn_alloc((size_t)(items * per_item) * sizeof(float), "decode partials");
-    size_t ws_n = (size_t)round_up(rows * DEC_BK + 4 * DEC_BK + rows * p->Dq + 64, 16);
+    size_t ws_n = (size_t)round_up(rows * DEC_BK + 5 * DEC_BK + rows * p->Dq + 64, 16);
     float *ws = attn_alloc(ws_n * sizeof(float) * (size_t)nt, "decode workspace");
     if (!part || !ws) {
         attn_free(part);
@@ -391,7 +423,8 @@ static attn_status flash_decode(const attn_problem *p, const attn_ukernels *uk)
         dec_ws w = {.s = base,
                     .krows = (const float **)(base + rows * DEC_BK),
                     .vrows = (const float **)(base + rows * DEC_BK + 2 * DEC_BK),
-                    .qs = base + rows * DEC_BK + 4 * DEC_BK};
+                    .kinv = base + rows * DEC_BK + 4 * DEC_BK,
+                    .qs = base + rows * DEC_BK + 5 * DEC_BK};
 #pragma omp for schedule(dynamic, 1)
         for (int64_t it = 0; it < items; it++) {
             int64_t pair = it / nch, c = it % nch;
