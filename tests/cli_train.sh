@@ -13,7 +13,8 @@
 #     give bitwise the same final loss, test metric and tensors (the
 #     safetensors data after the header; the header differs in the time);
 #   - the number words against hand-written cases (English and Chinese);
-#   - bad arguments: "attn: error:" on one line and exit status 2.
+#   - bad arguments: "attn: error:" on one line and exit status 2;
+#   - `attn explain --picture` writes a PNG.
 #
 # usage: bash tests/cli_train.sh PATH_TO_attn
 set -u
@@ -103,6 +104,12 @@ expect_usage "--rule out of range" translate --rule 1000000
 "$ATTN" translate "one" --model missing.ckpt >/dev/null 2>stderr.txt
 st=$?
 if [ "$st" -eq 1 ] && grep -q '^attn: error: .*missing.ckpt' stderr.txt; then ok "translate with a missing model: exit 1"; else bad "missing model: status $st, $(cat stderr.txt)"; fi
+
+# ---- explain --picture ------------------------------------------------------------
+if "$ATTN" explain --picture explain.png >out.txt 2>err.txt && grep -q '^wrote explain.png' out.txt &&
+    head -c 8 explain.png | od -An -c | grep -q 'P   N   G'; then ok "explain --picture writes a PNG"
+else bad "explain --picture: $(cat err.txt)"; fi
+expect_usage "explain --picture .jpg" explain --picture e.jpg
 
 # ---- next-vector ---------------------------------------------------------------
 # first_last CSV: the first and the last logged training loss

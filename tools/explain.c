@@ -12,15 +12,17 @@
  */
 #include "args.h"
 #include "cli.h"
+#include "draw.h"
 
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char usage_text[] =
-    "usage: attn explain [--q Q --k K --v V] [--score NAME] [--causal MODE]\n"
+    "usage: attn explain [--q Q --k K --v V] [--score NAME] [--causal MODE] [--picture FILE]\n"
     "\n"
     "Show attention step by step: raw scores q.k, scaled scores, weights (softmax) and\n"
     "outputs (weights @ V), for every query, with the formula of each step.\n"
@@ -36,6 +38,8 @@ static const char usage_text[] =
     "                      (bilinear and additive need learned weights: use 'attn run')\n"
     "      --causal MODE   top-left (query i sees keys j <= i), bottom-right (j <= i + Lk - Lq),\n"
     "                      or none (default)\n"
+    "      --picture FILE  also draw the weights as a heatmap, .png or .svg (queries as rows,\n"
+    "                      keys as columns, each weight printed in its cell)\n"
     "  -h, --help          this help\n"
     "\n"
     "example: attn explain --q q.csv --k k.csv --v v.csv --causal top-left\n";
@@ -46,6 +50,7 @@ typedef struct explain_args {
     const char *q, *k, *v;
     attn_score score;
     attn_causal causal;
+    const char *picture;
 } explain_args;
 
 /* What is explained: contiguous f64 matrices q (Lq, D), k (Lk, D), v (Lk, Dv),
@@ -67,11 +72,12 @@ static const double seed_v[4][3] = {{1.0, 1.1, 1.2}, {1.3, 1.4, 1.5}, {1.6, 1.7,
 
 static int parse_args(int argc, char **argv, explain_args *a)
 {
-    enum { O_SCORE = 256, O_CAUSAL };
+    enum { O_SCORE = 256, O_CAUSAL, O_PICTURE };
     static const struct option longopts[] = {
         {"q", required_argument, NULL, 'q'},          {"k", required_argument, NULL, 'k'},
         {"v", required_argument, NULL, 'v'},          {"score", required_argument, NULL, O_SCORE},
         {"causal", required_argument, NULL, O_CAUSAL}, {"help", no_argument, NULL, 'h'},
+        {"picture", required_argument, NULL, O_PICTURE},
         {NULL, 0, NULL, 0},
     };
     memset(a, 0, sizeof *a);
@@ -85,6 +91,7 @@ static int parse_args(int argc, char **argv, explain_args *a)
         case 'v': a->v = optarg; break;
         case O_SCORE: rc = cli_parse_score("explain", "--score", optarg, &a->score); break;
         case O_CAUSAL: rc = cli_parse_causal("explain", "--causal", optarg, &a->causal); break;
+        case O_PICTURE: a->picture = optarg; break;
         case 'h': fputs(usage_text, stdout); return HELP_SHOWN;
         default: rc = cli_bad_option("explain", c, argv); break;
         }
@@ -93,6 +100,12 @@ static int parse_args(int argc, char **argv, explain_args *a)
         return rc;
     if (optind < argc)
         return cli_usage("explain", "unexpected argument '%s'", argv[optind]);
+    if (a->picture) {
+        draw_format fmt;
+        char err[256];
+        if (draw_format_of(a->picture, &fmt, err, sizeof err) != ATTN_OK)
+            return cli_usage("explain", "--picture %s", err);
+    }
     int given = !!a->q + !!a->k + !!a->v;
     if (given != 0 && given != 3)
         return cli_usage("explain", "give all of --q, --k and --v (or none, for seed 002's example); missing %s",
@@ -430,6 +443,40 @@ static void print_explanation(const explain_args *a, const explain_data *d)
     print_outputs(d);
 }
 
+/* The weights as a heatmap with the values in the cells: rows q1.., columns k1.. */
+static int draw_weights(const explain_args *a, const explain_data *d)
+{
+    int64_t Lq = d->weights.shape[0], Lk = d->weights.shape[1];
+    size_t nr = (size_t)(Lq > 0 ? Lq : 1), nc = (size_t)(Lk > 0 ? Lk : 1);
+    char (*rl)[24] = malloc(nr * sizeof *rl), (*cl)[24] = malloc(nc * sizeof *cl);
+    const char **rows = malloc(nr * sizeof *rows), **cols = malloc(nc * sizeof *cols);
+    int rc = CLI_OK;
+    if (!rl || !cl || !rows || !cols) {
+        rc = cli_error("out of memory for the picture");
+    } else {
+        for (int64_t i = 0; i < Lq; i++)
+            snprintf(rl[i], sizeof rl[i], "q%" PRId64, i + 1), rows[i] = rl[i];
+        for (int64_t j = 0; j < Lk; j++)
+            snprintf(cl[j], sizeof cl[j], "k%" PRId64, j + 1), cols[j] = cl[j];
+        draw_heatmap map = {(const double *)d->weights.data, Lq, Lk, rows, cols, NULL};
+        draw_heatmap_style st;
+        memset(&st, 0, sizeof st);
+        st.show_values = Lq <= 40 && Lk <= 40;
+        char title[96];
+        snprintf(title, sizeof title, "attention weights (%s)", attn_score_name(a->score));
+        st.title = title;
+        char err[512];
+        int w, h;
+        if (draw_heatmaps(a->picture, &map, 1, &st, &w, &h, err, sizeof err) != ATTN_OK)
+            rc = cli_error("%s", err);
+        else
+            printf("\nwrote %s (%d x %d pixels)\n", a->picture, w, h);
+        draw_release();
+    }
+    free(rl), free(cl), free(rows), free(cols);
+    return rc;
+}
+
 /* --------------------------------------------------------------- command */
 
 int attn_cmd_explain(int argc, char **argv)
@@ -448,6 +495,8 @@ int attn_cmd_explain(int argc, char **argv)
         rc = compute(&a, &d);
     if (rc == CLI_OK)
         print_explanation(&a, &d);
+    if (rc == CLI_OK && a.picture)
+        rc = draw_weights(&a, &d);
 
     attn_tensor *all[] = {&d.q, &d.k, &d.v, &d.raw, &d.scaled, &d.weights, &d.lse, &d.out};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++)
