@@ -502,7 +502,9 @@ attn_status attn_flash_forward(const attn_problem *p, const attn_ukernels *uk)
          * an item's result does not depend on which thread computes it */
 #pragma omp for schedule(dynamic, 1)
         for (int64_t it = 0; it < items; it++) {
-            int64_t bh = it / nqb, qb = it % nqb, i0 = qb * br;
+            /* last query blocks first: under a causal mask they are the
+             * longest, and the short ones then fill the threads' tails */
+            int64_t bh = it / nqb, qb = nqb - 1 - it % nqb, i0 = qb * br;
             fwd_item(p, uk, &w, bh / p->Hq, bh % p->Hq, i0, p->Lq - i0 < br ? p->Lq - i0 : br);
         }
     }
