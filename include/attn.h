@@ -328,8 +328,11 @@ ATTN_API attn_status attn_npy_load(const char *path, attn_tensor *out);
  * is NULL. */
 ATTN_API attn_status attn_npy_serialize(const attn_tensor *t, void **bytes, size_t *size);
 
-/* Write t to path atomically (see above).  On failure the target is
- * untouched and no temporary file remains. */
+/* Write t to path atomically (see above).  Bools are stored as bytes 0 and
+ * 1 (the reader refuses any other byte).  Fails with ATTN_ERR_INVALID or
+ * ATTN_ERR_MISUSE for a bad tensor (nothing is created) and ATTN_ERR_IO for
+ * a file-system failure; either way the target is untouched and no
+ * temporary file remains. */
 ATTN_API attn_status attn_npy_save(const char *path, const attn_tensor *t);
 
 /* ------------------------------------------------------------------------
