@@ -663,6 +663,48 @@ static void test_properties(uint64_t seed)
  * Extremes: fully masked rows, NaN/Inf behind the mask, huge scores
  * ------------------------------------------------------------------------ */
 
+/* A window side of INT64_MAX is as good as unbounded: (MAX, MAX) is no window,
+ * and (MAX, 0) is the bottom-right causal mask, also where Lq > Lk puts the
+ * diagonal at a negative key index (diag - MAX would overflow int64).  Both
+ * the reference (f64) and the kernel AUTO picks for f32. */
+static void test_huge_window(void)
+{
+    enum { LQ = 5, LK = 2, D = 3 };
+    double q[LQ * D], k[LK * D], v[LK * D];
+    for (int x = 0; x < LQ * D; x++)
+        q[x] = 0.3 * sin(x + 1.0);
+    for (int x = 0; x < LK * D; x++)
+        k[x] = 0.2 * cos(x + 2.0), v[x] = 0.1 * (x + 1);
+    attn_options plain = {0}, causal = {0}, wide = {0}, wide_causal = {0};
+    causal.causal = ATTN_CAUSAL_BOTTOM_RIGHT;
+    wide.window = wide_causal.window = 1;
+    wide.window_left = wide.window_right = wide_causal.window_left = INT64_MAX;
+    wide_causal.window_right = 0;
+    const attn_options *pairs[2][2] = {{&wide, &plain}, {&wide_causal, &causal}};
+    for (int c = 0; c < 2; c++) {
+        double out1[LQ * D], w1[LQ * LK], l1[LQ], out2[LQ * D], w2[LQ * LK], l2[LQ];
+        run_simple(out1, w1, l1, q, k, v, LQ, LK, D, pairs[c][0]);
+        run_simple(out2, w2, l2, q, k, v, LQ, LK, D, pairs[c][1]);
+        for (int x = 0; x < LQ * LK; x++)
+            CHECK(w1[x] == w2[x], "window (INT64_MAX, %s), Lq %d > Lk %d, f64: weight %d is %g, expected %g",
+                  c ? "0" : "INT64_MAX", LQ, LK, x, w1[x], w2[x]);
+        float qf[LQ * D], kf[LK * D], vf[LK * D], of1[LQ * D], of2[LQ * D];
+        for (int x = 0; x < LQ * D; x++)
+            qf[x] = (float)q[x];
+        for (int x = 0; x < LK * D; x++)
+            kf[x] = (float)k[x], vf[x] = (float)v[x];
+        attn_tensor tq = attn_tensor_2d(qf, ATTN_F32, LQ, D), tk = attn_tensor_2d(kf, ATTN_F32, LK, D);
+        attn_tensor tv = attn_tensor_2d(vf, ATTN_F32, LK, D);
+        attn_tensor t1 = attn_tensor_2d(of1, ATTN_F32, LQ, D), t2 = attn_tensor_2d(of2, ATTN_F32, LQ, D);
+        CHECK_OK(attn_forward(&t1, NULL, NULL, &tq, &tk, &tv, pairs[c][0]));
+        CHECK_OK(attn_forward(&t2, NULL, NULL, &tq, &tk, &tv, pairs[c][1]));
+        for (int x = 0; x < LQ * D; x++)
+            CHECK(of1[x] == of2[x], "window (INT64_MAX, %s), Lq %d > Lk %d, f32 (%s kernel): out[%d] is %g, expected %g",
+                  c ? "0" : "INT64_MAX", LQ, LK, attn_kernel_name(attn_kernel_for(&tq, &tk, &tv, pairs[c][0])), x,
+                  (double)of1[x], (double)of2[x]);
+    }
+}
+
 static void test_extremes(void)
 {
     enum { L = 4, D = 3 };
@@ -745,6 +787,7 @@ static void test_extremes(void)
     CHECK_OK(attn_forward(&to, NULL, NULL, &tq, &tk, &tv, &od));
     for (int x = 0; x < L * D; x++)
         CHECK(isfinite(of[x]), "huge f32 scores: out[%d] = %g", x, (double)of[x]);
+    test_huge_window();
 }
 
 /* ------------------------------------------------------------------------

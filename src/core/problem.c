@@ -236,6 +236,16 @@ static attn_status check_varlen(attn_problem *p, const char *fn, const attn_opti
     return ATTN_OK;
 }
 
+/* A window side as the kernels use it.  A key index relative to its
+ * sequence lies in [0, Lk) and the diagonal in [-Lq, Lk), so a side of
+ * Lq + Lk or more never hides a key: it is stored as -1 (unbounded), which
+ * also keeps "diagonal - side" and "diagonal + side" from overflowing int64
+ * for sides up to INT64_MAX. */
+static int64_t window_side(int64_t side, int64_t Lq, int64_t Lk)
+{
+    return side >= 0 && side - Lq >= Lk ? -1 : side;
+}
+
 static attn_status check_masks(attn_problem *p, const char *fn, const attn_options *o)
 {
     attn_status st;
@@ -261,11 +271,11 @@ static attn_status check_masks(attn_problem *p, const char *fn, const attn_optio
                          (int)o->causal);
     p->causal = o->causal;
     p->window = o->window != 0;
-    p->window_left = o->window_left;
-    p->window_right = o->window_right;
     if (p->window && (o->window_left < -1 || o->window_right < -1))
         return attn_fail(ATTN_ERR_INVALID, "%s: window is (%lld, %lld); each side must be >= 0, or -1 for unbounded", fn,
                          (long long)o->window_left, (long long)o->window_right);
+    p->window_left = window_side(o->window_left, p->Lq, p->Lk);
+    p->window_right = window_side(o->window_right, p->Lq, p->Lk);
     p->key_lengths = o->key_lengths;
     if (o->key_lengths)
         for (int64_t b = 0; b < p->B; b++)
