@@ -165,6 +165,17 @@ fi
 rm -f keep_o.npy keep_l.npy
 if ls nodir* .*.tmp* *.tmp* *.staged.* >/dev/null 2>&1; then bad "temporary files left: $(ls -a)"; else ok "no temporary files left"; fi
 
+# Outputs get the permissions of any new file (0666 & ~umask), and an
+# existing output keeps its own, not those of the staging file (0600).
+rm -f out*.npy
+printf 'old\n' >out_l.npy
+chmod 640 out_l.npy
+(umask 022 && "$ATTN" "${base[@]}" --lse out_l.npy 2>stderr.txt)
+modes="$(stat -c %a out.npy) $(stat -c %a out_l.npy)"
+if [ "$modes" = "644 640" ]; then ok "output permissions (new 644, existing 640): $modes"
+else bad "output permissions: new and existing are $modes, want 644 640: $(cat stderr.txt)"; fi
+rm -f out*.npy
+
 # ------------------------------------------------------- help and version
 want="attn 0.1.0 (library 0.1.0)"
 got=$("$ATTN" --version)

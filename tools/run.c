@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static const char usage_text[] =
@@ -249,10 +250,25 @@ static int alloc_output(const char *what, const char *path, const attn_tensor *q
     return CLI_OK;
 }
 
+/* The permissions an output should have: those of the file it replaces, or
+ * 0666 & ~umask for a new one (as open(O_CREAT, 0666) would give).  umask can
+ * only be read by setting it; the tool is single-threaded here. */
+static mode_t output_mode(const char *path)
+{
+    struct stat sb;
+    if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode))
+        return sb.st_mode & 07777;
+    mode_t mask = umask(0);
+    umask(mask);
+    return 0666 & ~mask;
+}
+
 /* Write the outputs as one transaction: each is first saved (atomically) to
  * a fresh staging name beside its target; only when every one is complete
- * are they renamed over their targets.  If any fails, the staged files are
- * removed and every target, old or absent, is left exactly as it was. */
+ * are they renamed over their targets.  If any save fails, the staged files
+ * are removed and every target, old or absent, is left exactly as it was.
+ * (A rename within one directory fails only if the directory changes under
+ * us; should a later rename fail, the outputs renamed before it stay new.) */
 static int write_outputs(const run_args *a, const attn_tensor *out, const attn_tensor *weights,
                          const attn_tensor *lse)
 {
@@ -275,6 +291,10 @@ static int write_outputs(const run_args *a, const attn_tensor *out, const attn_t
             staged[i][0] = 0;
             break;
         }
+        /* attn_npy_save keeps the mode of the file it replaces: give the
+         * staging file (mkstemp: 0600) the target's mode, so that is what
+         * the output ends up with.  Best effort, as attn_npy_save's own. */
+        (void)fchmod(fd, output_mode(paths[i]));
         close(fd);
         n_staged = i + 1;
         if (attn_npy_save(staged[i], ts[i]) != ATTN_OK)
