@@ -2,7 +2,8 @@
  * backward_ref.c - the reference attention backward: readable, in double.
  *
  * The oracle for the fast backward kernels.  It differentiates the forward
- * of forward_ref.c, recomputing the scores row by row.  For each batch b,
+ * of forward_ref.c, recomputing the scores row by row with the forward's own
+ * attn_ref_row_scores (steps 1-5).  For each batch b,
  * key/value head hk, query head h reading hk and query i, with
  * z_ij the dropout factor (0 or 1/(1-p)) and t_ij the score before the
  * soft-cap:
@@ -41,62 +42,29 @@ static double elem(const attn_view4 *t, int64_t a, int64_t b, int64_t c, int64_t
 
 /* Per-thread scratch. */
 typedef struct bwd_scratch {
-    double *dk, *dv; /* (Lk, Dk), (Lk, Dv): the pair's accumulators */
-    double *s;       /* (Lk) final scores, -inf when hidden */
-    double *t;       /* (Lk) scores before the soft-cap (scaled) */
-    double *qrow;    /* (Dq) */
-    double *dorow;   /* (Dv) */
-    double *dqrow;   /* (Dq) */
+    attn_ref_row row; /* the row's scores (steps 1-5), as the forward computes them */
+    double *dk, *dv;  /* (Lk, Dk), (Lk, Dv): the pair's accumulators */
+    double *dorow;    /* (Dv) */
+    double *dqrow;    /* (Dq) */
 } bwd_scratch;
-
-/* Steps 1-5 of the forward for row i (scaled_dot/dot scores only).  Returns
- * the number of visible keys. */
-static int64_t row_scores(const attn_problem *p, bwd_scratch *w, int64_t b, int64_t h, int64_t i)
-{
-    int64_t hk = attn_kv_head(p, h), visible = 0;
-    int64_t k0, k1, il, off;
-    attn_row_geometry(p, b, i, &k0, &k1, &il, &off);
-    for (int64_t j = 0; j < p->Lk; j++) {
-        w->s[j] = -INFINITY;
-        if (attn_key_hidden(p, b, h, i, j))
-            continue;
-        double s = 0;
-        for (int64_t d = 0; d < p->Dk; d++)
-            s += w->qrow[d] * elem(&p->k, b, hk, j, d);
-        s *= p->scale;
-        w->t[j] = s;
-        if (p->softcap > 0)
-            s = p->softcap * tanh(s / p->softcap);
-        if (p->alibi)
-            s -= (double)p->alibi[h] * fabs((double)(il + off - (j - k0)));
-        if (p->has_bias)
-            s += elem(&p->bias, b, h, i, j);
-        if (s == -INFINITY)
-            continue;
-        w->s[j] = s;
-        visible++;
-    }
-    return visible;
-}
 
 /* One query row's contribution: dq_i (stored), and dk/dv accumulated. */
 static void row_backward(const attn_problem *p, bwd_scratch *w, int64_t b, int64_t h, int64_t i)
 {
     int64_t hk = attn_kv_head(p, h);
-    for (int64_t d = 0; d < p->Dq; d++) {
-        w->qrow[d] = elem(&p->q, b, h, i, d);
+    const double *s = w->row.s, *t = w->row.t, *qrow = w->row.qrow;
+    for (int64_t d = 0; d < p->Dq; d++)
         w->dqrow[d] = 0;
-    }
-    int64_t visible = row_scores(p, w, b, h, i);
+    int64_t visible = attn_ref_row_scores(p, &w->row, b, h, i);
     if (visible > 0) {
         double m = -INFINITY;
         for (int64_t j = 0; j < p->Lk; j++)
-            if (w->s[j] > m || isnan(w->s[j]))
-                m = isnan(m) ? m : w->s[j];
+            if (s[j] > m || isnan(s[j]))
+                m = isnan(m) ? m : s[j];
         double l = 0;
         for (int64_t j = 0; j < p->Lk; j++)
-            if (w->s[j] != -INFINITY)
-                l += exp(w->s[j] - m);
+            if (s[j] != -INFINITY)
+                l += exp(s[j] - m);
         double di = 0; /* do_i . o_i */
         for (int64_t d = 0; d < p->Dv; d++) {
             w->dorow[d] = elem(&p->dout, b, h, i, d);
@@ -106,9 +74,9 @@ static void row_backward(const attn_problem *p, bwd_scratch *w, int64_t b, int64
         uint32_t threshold = attn_dropout_threshold(p->dropout_p);
         double keep_scale = 1.0 / (1.0 - p->dropout_p);
         for (int64_t j = 0; j < p->Lk; j++) {
-            if (w->s[j] == -INFINITY)
+            if (s[j] == -INFINITY)
                 continue;
-            double pij = exp(w->s[j] - m) / l;
+            double pij = exp(s[j] - m) / l;
             double z = 1.0;
             if (p->dropout_p > 0)
                 z = (attn_dropout_bits(drow, j) >> 8) >= threshold ? keep_scale : 0.0;
@@ -121,13 +89,13 @@ static void row_backward(const attn_problem *p, bwd_scratch *w, int64_t b, int64
             dpij *= z;
             double ds = pij * (dpij - di);
             if (p->softcap > 0) {
-                double th = tanh(w->t[j] / p->softcap);
+                double th = tanh(t[j] / p->softcap);
                 ds *= 1.0 - th * th;
             }
             ds *= p->scale;
             for (int64_t d = 0; d < p->Dk; d++) {
                 w->dqrow[d] += ds * elem(&p->k, b, hk, j, d);
-                w->dk[j * p->Dk + d] += ds * w->qrow[d];
+                w->dk[j * p->Dk + d] += ds * qrow[d];
             }
         }
     }
@@ -158,11 +126,9 @@ attn_status attn_backward_ref(const attn_problem *p)
     {
         double *base = scratch + (size_t)omp_get_thread_num() * (size_t)per_thread;
         bwd_scratch w = {
+            .row = {.s = base + kv, .t = base + kv + p->Lk, .qrow = base + kv + 2 * p->Lk},
             .dk = base,
             .dv = base + p->Lk * p->Dk,
-            .s = base + kv,
-            .t = base + kv + p->Lk,
-            .qrow = base + kv + 2 * p->Lk,
             .dqrow = base + kv + 2 * p->Lk + p->Dq,
             .dorow = base + kv + 2 * p->Lk + 2 * p->Dq,
         };
@@ -170,9 +136,11 @@ attn_status attn_backward_ref(const attn_problem *p)
         for (int64_t pair = 0; pair < pairs; pair++) {
             int64_t b = pair / p->Hkv, hk = pair % p->Hkv;
             memset(w.dk, 0, (size_t)kv * sizeof(double));
-            for (int64_t h = hk * p->group; h < (hk + 1) * p->group; h++)
+            for (int64_t h = hk * p->group; h < (hk + 1) * p->group; h++) {
+                attn_ref_prepare_keys(p, &w.row, b, h);
                 for (int64_t i = 0; i < p->Lq; i++)
                     row_backward(p, &w, b, h, i);
+            }
             for (int64_t j = 0; j < p->Lk; j++) {
                 for (int64_t d = 0; d < p->Dk; d++)
                     attn_store(p->dk.data, p->dk.dtype, attn_off4(&p->dk, b, hk, j, d), w.dk[j * p->Dk + d]);

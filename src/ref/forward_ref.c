@@ -24,23 +24,14 @@
 #include <omp.h>
 #include <string.h>
 
-/* Per-(b, h) precomputation of the key side of the score, so a row costs
- * O(Lk * D) and not O(Lk * D^2).  Each thread owns one. */
-typedef struct key_side {
-    double *knorm; /* cosine: |k_j|                               (Lk)      */
-    double *wk;    /* bilinear: W k_j (Dq per key); additive: Wk k_j (A per key) */
-    double *wq;    /* additive: Wq q_i                             (A)       */
-    double *qrow;  /* q_i as doubles                               (Dq)      */
-    double *s;     /* the row's scores                             (Lk)      */
-    double *acc;   /* the row's output                             (Dv)      */
-} key_side;
-
 static double elem(const attn_view4 *t, int64_t a, int64_t b, int64_t c, int64_t d)
 {
     return attn_load(t->data, t->dtype, attn_off4(t, a, b, c, d));
 }
 
-static void prepare_keys(const attn_problem *p, key_side *ks, int64_t b, int64_t h)
+/* Per-(b, h) precomputation of the key side of the score, so a row costs
+ * O(Lk * D) and not O(Lk * D^2). */
+void attn_ref_prepare_keys(const attn_problem *p, attn_ref_row *ks, int64_t b, int64_t h)
 {
     int64_t hk = attn_kv_head(p, h);
     for (int64_t j = 0; j < p->Lk; j++) {
@@ -71,7 +62,7 @@ static void prepare_keys(const attn_problem *p, key_side *ks, int64_t b, int64_t
 }
 
 /* Step 1 for one (i, j): the raw score times the scale. */
-static double score_1(const attn_problem *p, const key_side *ks, int64_t b, int64_t hk, int64_t j)
+static double score_1(const attn_problem *p, const attn_ref_row *ks, int64_t b, int64_t hk, int64_t j)
 {
     double s = 0;
     switch (p->score) {
@@ -101,9 +92,8 @@ static double score_1(const attn_problem *p, const key_side *ks, int64_t b, int6
     return p->scale * s;
 }
 
-/* Steps 1-5 for row i: fills ks->s (hidden keys get -inf) and returns how many
- * keys are visible. */
-static int64_t row_scores(const attn_problem *p, key_side *ks, int64_t b, int64_t h, int64_t i)
+/* Steps 1-5 for row i (see ref.h). */
+int64_t attn_ref_row_scores(const attn_problem *p, attn_ref_row *ks, int64_t b, int64_t h, int64_t i)
 {
     int64_t hk = attn_kv_head(p, h), visible = 0;
     int64_t k0, k1, il, off;
@@ -122,6 +112,8 @@ static int64_t row_scores(const attn_problem *p, key_side *ks, int64_t b, int64_
         if (attn_key_hidden(p, b, h, i, j))
             continue;
         double s = score_1(p, ks, b, hk, j);
+        if (ks->t)
+            ks->t[j] = s;
         if (p->softcap > 0)
             s = p->softcap * tanh(s / p->softcap);
         if (p->alibi)
@@ -137,8 +129,8 @@ static int64_t row_scores(const attn_problem *p, key_side *ks, int64_t b, int64_
 }
 
 /* Steps 6-8 for row i, writing out, lse and weights. */
-static void row_softmax_and_sum(const attn_problem *p, key_side *ks, int64_t b, int64_t h, int64_t i,
-                                int64_t visible)
+static void row_softmax_and_sum(const attn_problem *p, const attn_ref_row *ks, double *acc, int64_t b, int64_t h,
+                                int64_t i, int64_t visible)
 {
     int64_t hk = attn_kv_head(p, h);
     double m = -INFINITY;
@@ -155,7 +147,7 @@ static void row_softmax_and_sum(const attn_problem *p, key_side *ks, int64_t b, 
     uint32_t threshold = attn_dropout_threshold(p->dropout_p);
     double keep_scale = 1.0 / (1.0 - p->dropout_p);
     for (int64_t d = 0; d < p->Dv; d++)
-        ks->acc[d] = 0;
+        acc[d] = 0;
     for (int64_t j = 0; j < p->Lk; j++) {
         double w = 0;
         if (ks->s[j] != -INFINITY) {
@@ -163,13 +155,13 @@ static void row_softmax_and_sum(const attn_problem *p, key_side *ks, int64_t b, 
             if (p->dropout_p > 0)
                 w = (attn_dropout_bits(drow, j) >> 8) >= threshold ? w * keep_scale : 0.0;
             for (int64_t d = 0; d < p->Dv; d++)
-                ks->acc[d] += w * elem(&p->v, b, hk, j, d);
+                acc[d] += w * elem(&p->v, b, hk, j, d);
         }
         if (p->has_weights)
             attn_store(p->weights.data, p->weights.dtype, attn_off4(&p->weights, b, h, i, j), w);
     }
     for (int64_t d = 0; d < p->Dv; d++)
-        attn_store(p->out.data, p->out.dtype, attn_off4(&p->out, b, h, i, d), ks->acc[d]);
+        attn_store(p->out.data, p->out.dtype, attn_off4(&p->out, b, h, i, d), acc[d]);
     if (p->has_lse)
         attn_store(p->lse.data, p->lse.dtype, attn_off4(&p->lse, b, h, i, 0), lse);
 }
@@ -200,26 +192,27 @@ static attn_status run_ref(const attn_problem *p, bool scores_only)
     {
         int t = omp_get_thread_num();
         double *base = scratch + (size_t)t * (size_t)per_thread;
-        key_side ks = {
+        attn_ref_row ks = {
             .knorm = base,
             .s = base + p->Lk,
             .wk = base + 2 * p->Lk,
             .wq = base + 2 * p->Lk + wk_n,
             .qrow = base + 2 * p->Lk + wk_n + p->add_a,
-            .acc = base + 2 * p->Lk + wk_n + p->add_a + p->Dq,
+            .t = NULL,
         };
+        double *acc = base + 2 * p->Lk + wk_n + p->add_a + p->Dq; /* the row's output (Dv) */
 #pragma omp for schedule(static)
         for (int64_t bh = 0; bh < pairs; bh++) {
             int64_t b = bh / p->Hq, h = bh % p->Hq;
-            prepare_keys(p, &ks, b, h);
+            attn_ref_prepare_keys(p, &ks, b, h);
             for (int64_t i = 0; i < p->Lq; i++) {
-                int64_t visible = row_scores(p, &ks, b, h, i);
+                int64_t visible = attn_ref_row_scores(p, &ks, b, h, i);
                 if (scores_only) {
                     for (int64_t j = 0; j < p->Lk; j++)
                         attn_store(p->weights.data, p->weights.dtype, attn_off4(&p->weights, b, h, i, j), ks.s[j]);
                     continue;
                 }
-                row_softmax_and_sum(p, &ks, b, h, i, visible);
+                row_softmax_and_sum(p, &ks, acc, b, h, i, visible);
             }
         }
     }
