@@ -52,6 +52,16 @@ int cli_bad_option(const char *cmd, int c, char **argv)
     return cli_usage(cmd, "unknown option %s", word);
 }
 
+int cli_one_operand(const char *cmd, int argc, char **argv, const char *what, const char **out)
+{
+    if (optind >= argc)
+        return cli_usage(cmd, "no %s given", what);
+    if (optind + 1 < argc)
+        return cli_usage(cmd, "one %s expected; found also '%s'", what, argv[optind + 1]);
+    *out = argv[optind];
+    return CLI_OK;
+}
+
 int cli_parse_double(const char *cmd, const char *opt, const char *s, double *out)
 {
     char *end;
@@ -143,18 +153,21 @@ static int has_suffix(const char *s, const char *suffix)
 int cli_load_tensor(const char *what, const char *path, attn_tensor *out)
 {
     memset(out, 0, sizeof *out);
+    const char *sep = what ? ": " : "";
+    if (!what)
+        what = "";
     if (has_suffix(path, ".npy") || looks_like_npy(path)) {
         if (attn_npy_load(path, out) != ATTN_OK) {
             memset(out, 0, sizeof *out);
             if (strstr(attn_errmsg(), path)) /* the message names the file already */
-                return cli_error("%s: %s", what, attn_errmsg());
-            return cli_error("%s %s: %s", what, path, attn_errmsg());
+                return cli_error("%s%s%s", what, sep, attn_errmsg());
+            return cli_error("%s%s%s: %s", what, *what ? " " : "", path, attn_errmsg());
         }
         return CLI_OK;
     }
     char err[512];
     if (cli_csv_load(path, out, err, sizeof err) != ATTN_OK)
-        return cli_error("%s: %s", what, err);
+        return cli_error("%s%s%s", what, sep, err);
     return CLI_OK;
 }
 

@@ -34,6 +34,11 @@ int cli_usage(const char *cmd, const char *fmt, ...)
  * argument ('?' or ':'), using optopt / optind.  Returns CLI_USAGE. */
 int cli_bad_option(const char *cmd, int c, char **argv);
 
+/* The one operand (the word that is not an option) getopt left at
+ * argv[optind], into *out; a usage error naming `what` ("weights file") when
+ * there is none or more than one.  CLI_OK or CLI_USAGE. */
+int cli_one_operand(const char *cmd, int argc, char **argv, const char *what, const char **out);
+
 /* Option values.  Each parses the whole string, prints a usage error naming
  * `opt` on failure and returns CLI_USAGE; CLI_OK on success. */
 int cli_parse_double(const char *cmd, const char *opt, const char *s, double *out);
@@ -48,8 +53,10 @@ int cli_parse_score(const char *cmd, const char *opt, const char *s, attn_score 
 /* Read the tensor in `path`: a .npy file (attn_npy_load), or otherwise a CSV
  * matrix (cli_csv_load, f64, (rows, cols)); files that start with the .npy
  * magic are read as .npy whatever their name.  `what` names the argument in
- * messages ("--q").  On success *out is owned by the caller (attn_tensor_free).
- * On failure prints the error and returns CLI_ERROR, *out absent. */
+ * messages ("--q: x.npy: truncated ..."); NULL when the file is the command's
+ * operand (the message starts with the path).  On success *out is owned by
+ * the caller (attn_tensor_free).  On failure prints the error and returns
+ * CLI_ERROR, *out absent. */
 int cli_load_tensor(const char *what, const char *path, attn_tensor *out);
 
 /* Value of element (i0..) of a tensor of rank `rank` (f32, f64 or bool as

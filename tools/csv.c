@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,21 +20,16 @@ static void set_err(char *err, size_t errsize, const char *fmt, ...)
     va_end(ap);
 }
 
-/* Read the whole file into a NUL-terminated buffer.  NULL on failure, with
- * err set. */
-static char *read_all(const char *path, size_t *size, char *err, size_t errsize, attn_status *st)
+char *cli_read_file(const char *path, size_t *size)
 {
     FILE *f = fopen(path, "rb");
-    if (!f) {
-        set_err(err, errsize, "cannot open %s: %s", path, strerror(errno));
-        *st = ATTN_ERR_IO;
+    if (!f)
         return NULL;
-    }
     size_t cap = 4096, n = 0;
     char *buf = malloc(cap);
     while (buf) {
         if (n + 1 >= cap) {
-            char *bigger = realloc(buf, cap * 2);
+            char *bigger = cap <= SIZE_MAX / 2 ? realloc(buf, cap * 2) : NULL;
             if (!bigger) {
                 free(buf);
                 buf = NULL;
@@ -44,23 +40,22 @@ static char *read_all(const char *path, size_t *size, char *err, size_t errsize,
         }
         size_t got = fread(buf + n, 1, cap - n - 1, f);
         n += got;
-        if (got == 0)
+        if (got == 0) {
+            if (ferror(f)) {
+                int e = errno ? errno : EIO;
+                free(buf);
+                fclose(f);
+                errno = e;
+                return NULL;
+            }
             break;
-    }
-    if (!buf) {
-        fclose(f);
-        set_err(err, errsize, "%s: out of memory", path);
-        *st = ATTN_ERR_NOMEM;
-        return NULL;
-    }
-    if (ferror(f)) {
-        set_err(err, errsize, "cannot read %s: %s", path, strerror(errno));
-        fclose(f);
-        free(buf);
-        *st = ATTN_ERR_IO;
-        return NULL;
+        }
     }
     fclose(f);
+    if (!buf) {
+        errno = ENOMEM;
+        return NULL;
+    }
     buf[n] = 0;
     *size = n;
     return buf;
@@ -75,9 +70,15 @@ attn_status cli_csv_load(const char *path, attn_tensor *out, char *err, size_t e
 
     attn_status st = ATTN_OK;
     size_t size;
-    char *text = read_all(path, &size, err, errsize, &st);
-    if (!text)
-        return st;
+    char *text = cli_read_file(path, &size);
+    if (!text) {
+        if (errno == ENOMEM) {
+            set_err(err, errsize, "%s: out of memory", path);
+            return ATTN_ERR_NOMEM;
+        }
+        set_err(err, errsize, "cannot read %s: %s", path, strerror(errno));
+        return ATTN_ERR_IO;
+    }
     if (memchr(text, 0, size)) {
         set_err(err, errsize, "%s: not a CSV text file (it holds NUL bytes)", path);
         free(text);

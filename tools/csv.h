@@ -20,4 +20,10 @@
  * ATTN_ERR_NOMEM. */
 attn_status cli_csv_load(const char *path, attn_tensor *out, char *err, size_t errsize);
 
+/* Read the whole file at path into a NUL-terminated buffer (malloc'd, the
+ * caller frees it); *size is its length without the NUL (the text may hold
+ * NUL bytes of its own: compare strlen).  NULL on failure, errno saying why
+ * (ENOMEM when memory ran out). */
+char *cli_read_file(const char *path, size_t *size);
+
 #endif

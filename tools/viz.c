@@ -83,47 +83,6 @@ enum { HELP_SHOWN = -1, VALUES_MAX = 40, WIDTH_MIN = 16, WIDTH_MAX = 16384 };
  * Text files and labels
  * ------------------------------------------------------------------------ */
 
-/* Read a whole file into a NUL-terminated buffer (*size without the NUL).
- * NULL on failure with errno set. */
-static char *read_file(const char *path, size_t *size)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        if (n + 1 >= cap) {
-            char *p = realloc(buf, cap * 2);
-            if (!p) {
-                free(buf);
-                buf = NULL;
-                errno = ENOMEM;
-                break;
-            }
-            buf = p;
-            cap *= 2;
-        }
-        size_t k = fread(buf + n, 1, cap - 1 - n, f);
-        n += k;
-        if (k == 0) {
-            if (ferror(f)) {
-                int e = errno ? errno : EIO;
-                free(buf);
-                buf = NULL;
-                errno = e;
-            }
-            break;
-        }
-    }
-    fclose(f);
-    if (buf) {
-        buf[n] = 0;
-        *size = n;
-    }
-    return buf;
-}
-
 /* Labels: pointers into one owned buffer. */
 typedef struct labels {
     char *buf;
@@ -180,7 +139,7 @@ static int labels_from_list(const char *opt, const char *list, labels *l)
 static int labels_from_file(const char *opt, const char *path, labels *l)
 {
     size_t size;
-    char *buf = read_file(path, &size);
+    char *buf = cli_read_file(path, &size);
     if (!buf)
         return cli_error("%s %s: cannot read: %s", opt, path, strerror(errno));
     if (size >= 3 && memcmp(buf, "\xef\xbb\xbf", 3) == 0) {
@@ -323,11 +282,8 @@ static int viz_parse(int argc, char **argv, viz_args *a)
     }
     if (rc != CLI_OK)
         return rc;
-    if (optind >= argc)
-        return cli_usage("viz", "no weights file given");
-    if (optind + 1 < argc)
-        return cli_usage("viz", "one weights file expected; found also '%s'", argv[optind + 1]);
-    a->input = argv[optind];
+    if ((rc = cli_one_operand("viz", argc, argv, "weights file", &a->input)) != CLI_OK)
+        return rc;
     if (a->rows && a->rows_file)
         return cli_usage("viz", "--rows and --rows-file both given; choose one");
     if (a->cols && a->cols_file)
@@ -337,38 +293,6 @@ static int viz_parse(int argc, char **argv, viz_args *a)
     if (a->title && !draw_utf8_valid(a->title))
         return cli_usage("viz", "--title is not valid UTF-8");
     return check_output("viz", a->output);
-}
-
-/* Load W as .npy (by name or by its magic) or else as a CSV matrix.  Errors
- * name the file first: "W.npy: truncated: ...". */
-static int load_weights(const char *path, attn_tensor *t)
-{
-    size_t len = strlen(path);
-    int npy = len >= 4 && strcmp(path + len - 4, ".npy") == 0;
-    if (!npy) {
-        FILE *f = fopen(path, "rb");
-        unsigned char magic[6];
-        if (f) {
-            npy = fread(magic, 1, 6, f) == 6 && memcmp(magic, "\x93NUMPY", 6) == 0;
-            fclose(f);
-        }
-    }
-    if (npy) {
-        if (attn_npy_load(path, t) != ATTN_OK) {
-            memset(t, 0, sizeof *t);
-            const char *msg = attn_errmsg();
-            if (strncmp(msg, path, len) == 0)
-                return cli_error("%s", msg);
-            return cli_error("%s: %s", path, msg);
-        }
-        return CLI_OK;
-    }
-    char err[512];
-    if (cli_csv_load(path, t, err, sizeof err) != ATTN_OK) {
-        memset(t, 0, sizeof *t);
-        return cli_error("%s", err);
-    }
-    return CLI_OK;
 }
 
 /* Check a label list against the matrix's size. */
@@ -404,7 +328,7 @@ int attn_cmd_viz(int argc, char **argv)
     else if (rc == CLI_OK && a.cols_file)
         rc = labels_from_file("--cols-file", a.cols_file, &cols);
     if (rc == CLI_OK)
-        rc = load_weights(a.input, &w);
+        rc = cli_load_tensor(NULL, a.input, &w); /* errors name the file first */
     if (rc != CLI_OK)
         goto done;
 
@@ -578,11 +502,8 @@ static int loss_parse(int argc, char **argv, loss_args *a)
     }
     if (rc != CLI_OK)
         return rc;
-    if (optind >= argc)
-        return cli_usage("viz-loss", "no CSV file given");
-    if (optind + 1 < argc)
-        return cli_usage("viz-loss", "one CSV file expected; found also '%s'", argv[optind + 1]);
-    a->input = argv[optind];
+    if ((rc = cli_one_operand("viz-loss", argc, argv, "CSV file", &a->input)) != CLI_OK)
+        return rc;
     const char *texts[3] = {a->title, a->xlabel, a->ylabel};
     static const char *const names[3] = {"--title", "--xlabel", "--ylabel"};
     for (int i = 0; i < 3; i++)
@@ -645,7 +566,7 @@ int attn_cmd_viz_loss(int argc, char **argv)
         return rc;
 
     size_t size;
-    char *text = read_file(a.input, &size);
+    char *text = cli_read_file(a.input, &size);
     if (!text)
         return cli_error("%s: cannot read: %s", a.input, strerror(errno));
     double *cols[MAX_SERIES + 1] = {0};
