@@ -360,6 +360,10 @@ ATTN_API attn_status attn_npy_save(const char *path, const attn_tensor *t);
  * V is never read into a visible result, even if NaN.  The scores are
  * recomputed tile by tile: no Lq x Lk storage (except by the reference).
  * Supports the scaled_dot and dot scores; others return ATTN_ERR_UNSUPPORTED.
+ * The tiled kernels compute P = exp(S - lse) with S summed exactly as their
+ * forward sums it, so pass the lse of a tiled forward of the same inputs;
+ * an lse from another kernel differs in its last bits, which matters only
+ * for scores beyond ~1e5 in magnitude.  The reference recomputes P itself.
  * Deterministic: bitwise repeatable for a fixed kernel and thread count.
  * Errors as attn_forward; outputs possibly partly written on failure. */
 ATTN_API attn_status attn_backward(const attn_tensor *dq, const attn_tensor *dk, const attn_tensor *dv,
@@ -373,8 +377,9 @@ ATTN_API attn_status attn_backward(const attn_tensor *dq, const attn_tensor *dk,
  * the CPU and the operating system support its instructions (CPUID, and
  * XGETBV for the YMM/ZMM register state).  The tiled kernels run f32
  * tensors with the scaled_dot, dot and cosine scores (backward: scaled_dot
- * and dot) and no weights output, every other option included; for anything else ATTN_KERNEL_AUTO falls back to
- * the reference, and forcing a tiled kernel gives ATTN_ERR_UNSUPPORTED.
+ * and dot) and no weights output, every other option included; for
+ * anything else ATTN_KERNEL_AUTO falls back to the reference, and forcing a
+ * tiled kernel gives ATTN_ERR_UNSUPPORTED.
  * The forward with Lq <= 16 (no packed batch, Lk >= 1024) takes a decode
  * path that splits the keys across threads and merges the partial results
  * by their log-sum-exp.
@@ -406,7 +411,8 @@ ATTN_API attn_kernel attn_get_kernel(void);
  * the forced kernel cannot run it.  For printing the choice. */
 ATTN_API attn_kernel attn_kernel_for(const attn_tensor *q, const attn_tensor *k, const attn_tensor *v,
                                      const attn_options *opts);
-/* The CPU features detection found, e.g. "avx2 fma avx512f avx512-os";
+/* The CPU features detection found, e.g. "fma avx2 os-ymm avx512f
+ * avx512dq/bw/vl os-zmm" (os-ymm / os-zmm: the OS saves those registers);
  * static storage.  Cannot fail. */
 ATTN_API const char *attn_cpu_features(void);
 
