@@ -52,6 +52,9 @@ static void test_linear(int bias)
     CHECK(acc, "linear backward accumulates (+=)");
     CHECK_FAILS(attn_linear_forward(y, x, NULL, b, 7, 5, 3), ATTN_ERR_MISUSE, "w is NULL");
     CHECK_FAILS(attn_linear_forward(y, x, w, b, -1, 5, 3), ATTN_ERR_INVALID, "N = -1");
+    /* C + OC overflows int64 (UBSan aborts on the signed overflow unless it is checked) */
+    CHECK_FAILS(attn_linear_forward(y, x, w, b, 1, INT64_MAX, 1), ATTN_ERR_OVERFLOW, "overflow");
+    CHECK_FAILS(attn_linear_backward(NULL, NULL, NULL, r, x, w, 1, 1, INT64_MAX), ATTN_ERR_OVERFLOW, "overflow");
 }
 
 /* ---- embedding and positional encodings ---- */
@@ -80,6 +83,10 @@ static void test_embedding(void)
     fd_check("learned posenc dtable", pos, dpos, 20, emb_loss, &c, 1e-2, 3e-3, 1e-2, &rng, 64);
     ids[2] = 5;
     CHECK_FAILS(attn_embedding_forward(y, ids, table, 6, 4, 5), ATTN_ERR_INVALID, "ids[2] = 5");
+    /* N + V overflows int64: refused before any id is read (wrapped, the
+     * sizes passed as zero floats and the ids were read as N entries) */
+    CHECK_FAILS(attn_embedding_forward(y, ids, table, INT64_MAX, 0, 1), ATTN_ERR_OVERFLOW, "overflow");
+    CHECK_FAILS(attn_embedding_backward(dtable, dy, ids, INT64_MAX, 0, 1), ATTN_ERR_OVERFLOW, "overflow");
     CHECK_FAILS(attn_posenc_learned_forward(y, y, pos, 2, 3, 4, 3, 5), ATTN_ERR_INVALID, "Tmax");
 
     /* sinusoidal: the seeds' table, PE(t, 2i) = sin(t / 10000^(2i/C)), PE(t, 2i+1) = cos(...) */

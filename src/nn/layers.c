@@ -38,20 +38,39 @@ void attn_nn_linear_bwd(float *dinp, float *dw, float *db, const float *dout, co
         }
 }
 
+/* a + b for sizes already known to be >= 0; ATTN_ERR_OVERFLOW naming them. */
+static attn_status size_sum(const char *fn, const char *an, int64_t a, const char *bn, int64_t b, int64_t *r)
+{
+    if (!attn_add_ok(a, b, r))
+        return attn_fail(ATTN_ERR_OVERFLOW, "%s: sizes %s = %lld + %s = %lld overflow", fn, an, (long long)a, bn,
+                         (long long)b);
+    return ATTN_OK;
+}
+
+/* The sizes of a linear call: N, C, OC >= 0, and N x (C + OC) (inp and out)
+ * and OC x C (w) floats addressable. */
+static attn_status check_linear(const char *fn, int64_t N, int64_t C, int64_t OC)
+{
+    int64_t width, t;
+    NN_NONNEG(fn, N);
+    NN_NONNEG(fn, C);
+    NN_NONNEG(fn, OC);
+    attn_status st = size_sum(fn, "C", C, "OC", OC, &width);
+    if (st == ATTN_OK)
+        st = attn_nn_size3(fn, N, width, 1, &t);
+    if (st == ATTN_OK)
+        st = attn_nn_size3(fn, OC, C, 1, &t);
+    return st;
+}
+
 attn_status attn_linear_forward(float *out, const float *inp, const float *w, const float *b, int64_t N, int64_t C,
                                 int64_t OC)
 {
     static const char fn[] = "attn_linear_forward";
-    int64_t t;
     NN_NOTNULL(fn, out);
     NN_NOTNULL(fn, inp);
     NN_NOTNULL(fn, w);
-    NN_NONNEG(fn, N);
-    NN_NONNEG(fn, C);
-    NN_NONNEG(fn, OC);
-    attn_status st = attn_nn_size3(fn, N, C + OC, 1, &t);
-    if (st == ATTN_OK)
-        st = attn_nn_size3(fn, OC, C, 1, &t);
+    attn_status st = check_linear(fn, N, C, OC);
     if (st != ATTN_OK)
         return st;
     attn_nn_linear_fwd(out, inp, w, b, N, C, OC);
@@ -62,18 +81,12 @@ attn_status attn_linear_backward(float *dinp, float *dw, float *db, const float 
                                  const float *w, int64_t N, int64_t C, int64_t OC)
 {
     static const char fn[] = "attn_linear_backward";
-    int64_t t;
     NN_NOTNULL(fn, dout);
     if (dinp)
         NN_NOTNULL(fn, w);
     if (dw)
         NN_NOTNULL(fn, inp);
-    NN_NONNEG(fn, N);
-    NN_NONNEG(fn, C);
-    NN_NONNEG(fn, OC);
-    attn_status st = attn_nn_size3(fn, N, C + OC, 1, &t);
-    if (st == ATTN_OK)
-        st = attn_nn_size3(fn, OC, C, 1, &t);
+    attn_status st = check_linear(fn, N, C, OC);
     if (st != ATTN_OK)
         return st;
     attn_nn_linear_bwd(dinp, dw, db, dout, inp, w, N, C, OC);
@@ -82,8 +95,20 @@ attn_status attn_linear_backward(float *dinp, float *dw, float *db, const float 
 
 /* ---- embedding ---- */
 
-static attn_status check_ids(const char *fn, const int64_t *ids, int64_t N, int64_t V)
+/* The sizes and ids of an embedding call: N, C, V >= 0, (N + V) x C floats
+ * addressable (out or dout, and the table), then every id in [0, V); no id
+ * is read before the sizes pass. */
+static attn_status check_embedding(const char *fn, const int64_t *ids, int64_t N, int64_t C, int64_t V)
 {
+    int64_t rows, t;
+    NN_NONNEG(fn, N);
+    NN_NONNEG(fn, C);
+    NN_NONNEG(fn, V);
+    attn_status st = size_sum(fn, "N", N, "V", V, &rows);
+    if (st == ATTN_OK)
+        st = attn_nn_size3(fn, rows, C, 1, &t);
+    if (st != ATTN_OK)
+        return st;
     for (int64_t n = 0; n < N; n++)
         if (ids[n] < 0 || ids[n] >= V)
             return attn_fail(ATTN_ERR_INVALID, "%s: ids[%lld] = %lld is outside [0, V = %lld)", fn, (long long)n,
@@ -96,15 +121,11 @@ attn_status attn_embedding_forward(float *out, const int64_t *ids, const float *
                                    int64_t V)
 {
     static const char fn[] = "attn_embedding_forward";
-    int64_t t;
     NN_NOTNULL(fn, out);
     NN_NOTNULL(fn, ids);
     NN_NOTNULL(fn, table);
-    NN_NONNEG(fn, N);
-    NN_NONNEG(fn, C);
-    NN_NONNEG(fn, V);
-    attn_status st = attn_nn_size3(fn, N + V, C, 1, &t);
-    if (st != ATTN_OK || (st = check_ids(fn, ids, N, V)) != ATTN_OK)
+    attn_status st = check_embedding(fn, ids, N, C, V);
+    if (st != ATTN_OK)
         return st;
     for (int64_t n = 0; n < N; n++)
         memcpy(out + n * C, table + ids[n] * C, (size_t)C * sizeof(float));
@@ -115,15 +136,11 @@ attn_status attn_embedding_backward(float *dtable, const float *dout, const int6
                                     int64_t V)
 {
     static const char fn[] = "attn_embedding_backward";
-    int64_t t;
     NN_NOTNULL(fn, dtable);
     NN_NOTNULL(fn, dout);
     NN_NOTNULL(fn, ids);
-    NN_NONNEG(fn, N);
-    NN_NONNEG(fn, C);
-    NN_NONNEG(fn, V);
-    attn_status st = attn_nn_size3(fn, N + V, C, 1, &t);
-    if (st != ATTN_OK || (st = check_ids(fn, ids, N, V)) != ATTN_OK)
+    attn_status st = check_embedding(fn, ids, N, C, V);
+    if (st != ATTN_OK)
         return st;
     /* forward: out[n][c] = table[ids[n]][c]; serial in n so repeated ids add in a fixed order */
     for (int64_t n = 0; n < N; n++)
