@@ -802,10 +802,17 @@ ATTN_API attn_status attn_encoder_backward(attn_model *m, const attn_encoder *e,
 ATTN_API attn_status attn_decoder_declare(attn_model *m, attn_decoder *d, const char *prefix,
                                           const attn_decoder_config *cfg);
 ATTN_API int64_t attn_decoder_cache_floats(const attn_decoder *d, int64_t B, int64_t T, int64_t S);
-ATTN_API attn_status attn_decoder_forward(const attn_model *m, const attn_decoder *d, float *out, float *cache,
-                                          const int64_t *ids, const float *x, const float *mem,
-                                          const int64_t *lengths, const int64_t *mem_lengths, int64_t B, int64_t T,
-                                          int64_t S, uint64_t seed);
+/* cross_weights (n_layers, B, H, T, S), optional (NULL: not wanted; only with
+ * layer.cross = 1, else ATTN_ERR_INVALID), receives every layer's cross
+ * attention weights per head, layer l at cross_weights + l*B*H*T*S: row
+ * [l, b, h, t, :] sums to 1 over the memory positions j < mem_lengths[b] and
+ * is 0 beyond.  Asking for them may route the attention through the
+ * reference kernel (the fast one returns no weights), so out then agrees with
+ * a call without them to rounding, not bit for bit. */
+ATTN_API attn_status attn_decoder_forward(const attn_model *m, const attn_decoder *d, float *out,
+                                          float *cross_weights, float *cache, const int64_t *ids, const float *x,
+                                          const float *mem, const int64_t *lengths, const int64_t *mem_lengths,
+                                          int64_t B, int64_t T, int64_t S, uint64_t seed);
 ATTN_API attn_status attn_decoder_backward(attn_model *m, const attn_decoder *d, float *dx, float *dmem,
                                            const float *dout, const float *cache, const int64_t *ids,
                                            const float *x, const float *mem, const int64_t *lengths,
@@ -820,7 +827,9 @@ ATTN_API attn_status attn_decoder_backward(attn_model *m, const attn_decoder *d,
  * src_lengths hide padded source positions from the encoder's self
  * attention and the decoder's cross attention; tgt_lengths hide padded
  * target positions from the decoder's self attention.  Both stacks need the
- * same layer.d_model.  Dropout seeds of the two halves derive from `seed`. */
+ * same layer.d_model.  Dropout seeds of the two halves derive from `seed`.
+ * cross_weights (dec.n_layers, B, H, T, S), optional: the decoder's cross
+ * attention weights, as attn_decoder_forward's. */
 typedef struct attn_seq2seq_config {
     attn_encoder_config enc; /* d_out must be 0 */
     attn_decoder_config dec;
@@ -832,8 +841,9 @@ typedef struct attn_seq2seq {
 ATTN_API attn_status attn_seq2seq_declare(attn_model *m, attn_seq2seq *s, const char *prefix,
                                           const attn_seq2seq_config *cfg);
 ATTN_API int64_t attn_seq2seq_cache_floats(const attn_seq2seq *s, int64_t B, int64_t S, int64_t T);
-ATTN_API attn_status attn_seq2seq_forward(const attn_model *m, const attn_seq2seq *s, float *out, float *cache,
-                                          const int64_t *src_ids, const float *src_x, const int64_t *src_lengths,
+ATTN_API attn_status attn_seq2seq_forward(const attn_model *m, const attn_seq2seq *s, float *out,
+                                          float *cross_weights, float *cache, const int64_t *src_ids,
+                                          const float *src_x, const int64_t *src_lengths,
                                           const int64_t *tgt_ids, const float *tgt_x, const int64_t *tgt_lengths,
                                           int64_t B, int64_t S, int64_t T, uint64_t seed);
 /* dsrc_x (B, S, enc.d_in) and dtgt_x (B, T, dec.d_in) +=, both optional
@@ -854,12 +864,18 @@ ATTN_API attn_status attn_seq2seq_backward(attn_model *m, const attn_seq2seq *s,
  * it are filled with eos); out_lengths (B, optional) the number of tokens
  * before the first eos (max_len if none).  bos and eos in [0, dec.vocab);
  * max_len >= 1, and the longest prefix fed is max_len tokens, so the
- * decoder's max_len (when set) must be >= max_len.  Allocates its own
- * scratch.  Errors as the forward passes. */
+ * decoder's max_len (when set) must be >= max_len.
+ * cross_weights (dec.n_layers, B, H, max_len, S), optional: where the decoder
+ * looked, as attn_decoder_forward's: row t of sequence b holds the weights of
+ * the position that predicted out_ids[b, t] (so rows 0 .. out_lengths[b]
+ * are the translation and its eos), zero after the longest sequence's eos.
+ * They come from one extra decoder pass over the final prefixes, after the
+ * search, so the tokens are the same whether or not they are asked for.
+ * Allocates its own scratch.  Errors as the forward passes. */
 ATTN_API attn_status attn_seq2seq_greedy(const attn_model *m, const attn_seq2seq *s, int64_t *out_ids,
-                                         int64_t *out_lengths, const int64_t *src_ids, const float *src_x,
-                                         const int64_t *src_lengths, int64_t B, int64_t S, int64_t bos, int64_t eos,
-                                         int64_t max_len);
+                                         int64_t *out_lengths, float *cross_weights, const int64_t *src_ids,
+                                         const float *src_x, const int64_t *src_lengths, int64_t B, int64_t S,
+                                         int64_t bos, int64_t eos, int64_t max_len);
 
 /* ---- Losses -------------------------------------------------------------- */
 

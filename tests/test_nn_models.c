@@ -2,7 +2,8 @@
  * test_nn_models.c - the encoder, decoder and encoder-decoder: every
  * backward against central finite differences (see test_nn_fd.h), greedy
  * decoding against the argmax of a full forward, a tiny encoder-decoder that
- * learns to reverse sequences, attn_model_step's per-tensor weight decay,
+ * learns to reverse sequences, the decoder's cross-attention weights against
+ * an independent composition, attn_model_step's per-tensor weight decay,
  * and argument errors.
  *
  * Tolerances: the models are 2 layers deep (about 20 f32 operations from
@@ -49,7 +50,7 @@ typedef struct st_ctx {
 static double st_loss(void *p)
 {
     st_ctx *c = p;
-    attn_status st = c->decoder ? attn_decoder_forward(c->m, c->s, c->out, c->cache, c->ids, c->x, c->mem, c->len,
+    attn_status st = c->decoder ? attn_decoder_forward(c->m, c->s, c->out, NULL, c->cache, c->ids, c->x, c->mem, c->len,
                                                         c->mlen, c->B, c->T, c->S, 77)
                                 : attn_encoder_forward(c->m, c->s, c->out, c->cache, c->ids, c->x, c->len, c->B, c->T, 77);
     return st == ATTN_OK ? fd_dot(c->r, c->out, c->B * c->T * c->W) : NAN;
@@ -134,7 +135,7 @@ typedef struct s2s_ctx {
 static double s2s_loss(void *p)
 {
     s2s_ctx *c = p;
-    attn_status st = attn_seq2seq_forward(c->m, c->s, c->out, c->cache, c->src, NULL, c->sl, c->tgt, NULL, c->tl, c->B,
+    attn_status st = attn_seq2seq_forward(c->m, c->s, c->out, NULL, c->cache, c->src, NULL, c->sl, c->tgt, NULL, c->tl, c->B,
                                           c->S, c->T, 99);
     return st == ATTN_OK ? fd_dot(c->r, c->out, c->B * c->T * c->V) : NAN;
 }
@@ -217,7 +218,7 @@ static void test_reverse(void)
     double loss = 0, acc = 0;
     int steps = 0;
     for (; steps < 300; steps++) { /* stops early once teacher-forced accuracy is 100% with a low loss */
-        CHECK_OK(attn_seq2seq_forward(&m, &s, logits, cache, src, NULL, sl, tin, NULL, tl, NEX, SMAX, TMAX, steps));
+        CHECK_OK(attn_seq2seq_forward(&m, &s, logits, NULL, cache, src, NULL, sl, tin, NULL, tl, NEX, SMAX, TMAX, steps));
         attn_cross_entropy_forward(&loss, NULL, probs, logits, tout, NEX * TMAX, VOC, -1, 0.0);
         attn_accuracy(&acc, logits, tout, NEX * TMAX, VOC, -1);
         if (acc == 1.0 && loss < 0.02)
@@ -232,7 +233,7 @@ static void test_reverse(void)
     /* greedy: every example reversed exactly, EOS at the right place */
     int64_t out[NEX * TMAX], olen[NEX];
     int right = 0;
-    if (CHECK_OK(attn_seq2seq_greedy(&m, &s, out, olen, src, NULL, sl, NEX, SMAX, BOS, EOS, TMAX))) {
+    if (CHECK_OK(attn_seq2seq_greedy(&m, &s, out, olen, NULL, src, NULL, sl, NEX, SMAX, BOS, EOS, TMAX))) {
         for (int e = 0; e < NEX; e++) {
             int ok = olen[e] == sl[e];
             for (int i = 0; i <= sl[e] && ok; i++)
@@ -248,7 +249,7 @@ static void test_reverse(void)
         for (int e = 0; e < NEX; e++)
             for (int i = 0; i < TMAX; i++)
                 gin[e * TMAX + i] = i == 0 ? BOS : out[e * TMAX + i - 1];
-        CHECK_OK(attn_seq2seq_forward(&m, &s, logits, cache, src, NULL, sl, gin, NULL, NULL, NEX, SMAX, TMAX, 0));
+        CHECK_OK(attn_seq2seq_forward(&m, &s, logits, NULL, cache, src, NULL, sl, gin, NULL, NULL, NEX, SMAX, TMAX, 0));
         int same = 1;
         for (int e = 0; e < NEX; e++)
             for (int i = 0; i <= olen[e] && i < TMAX; i++) {
@@ -260,11 +261,129 @@ static void test_reverse(void)
             }
         CHECK(same, "greedy decoding equals the argmax of a full teacher-forced forward on its own output");
     }
-    CHECK_FAILS(attn_seq2seq_greedy(&m, &s, out, olen, src, NULL, sl, NEX, SMAX, BOS, VOC, TMAX), ATTN_ERR_INVALID,
+    CHECK_FAILS(attn_seq2seq_greedy(&m, &s, out, olen, NULL, src, NULL, sl, NEX, SMAX, BOS, VOC, TMAX), ATTN_ERR_INVALID,
                 "outside the vocabulary");
-    CHECK_FAILS(attn_seq2seq_greedy(&m, &s, out, olen, src, NULL, sl, NEX, SMAX, BOS, EOS, TMAX + 1), ATTN_ERR_INVALID,
+    CHECK_FAILS(attn_seq2seq_greedy(&m, &s, out, olen, NULL, src, NULL, sl, NEX, SMAX, BOS, EOS, TMAX + 1), ATTN_ERR_INVALID,
                 "exceeds max_len");
     free(cache), free(logits), free(probs), free(dlogits);
+    attn_model_free(&m);
+}
+
+/* ---- the cross-attention weights the decoder returns ----
+ * Against an independent composition from the public layers on the same
+ * parameters: h0 = embed + sinusoids; per pre-LN decoder layer l,
+ * u = LN1(h_l), x1 = h_l + self_attn(u), weights = cross_attn(LN2(x1), mem)
+ * (attn_mha_forward's own weights output), h_{l+1} = attn_transformer_forward.
+ * Same operations in the same order on the reference kernel: the weights
+ * agree to 1e-6 (bitwise expected).  Rows sum to 1 over the unpadded source
+ * positions and are 0 on the padding.  Greedy decoding returns the weights of
+ * one forward on its own output and the same tokens as without weights. */
+static void test_cross_weights(void)
+{
+    enum { B = 3, S = 5, T = 4, L = 2, HD = 2, C = 8, V = 7, ML = 4 };
+    attn_seq2seq_config cfg = {0};
+    attn_transformer_config lc = layer_cfg(1, 0.0, 0);
+    cfg.enc.vocab = V, cfg.enc.pos = ATTN_POS_SINUSOIDAL, cfg.enc.n_layers = 1, cfg.enc.layer = lc;
+    cfg.dec = cfg.enc, cfg.dec.n_layers = L, cfg.dec.d_out = V;
+    attn_model m;
+    attn_seq2seq s;
+    attn_model_init(&m);
+    if (!CHECK_OK(attn_seq2seq_declare(&m, &s, "s", &cfg)) || !CHECK_OK(attn_model_alloc(&m, 4242)))
+        return;
+    int64_t src[B * S], sl[B] = {5, 2, 3}, tgt[B * T];
+    for (int i = 0; i < B * S; i++)
+        src[i] = test_int(&rng, 0, V - 1);
+    for (int i = 0; i < B * T; i++)
+        tgt[i] = test_int(&rng, 0, V - 1);
+    int64_t nc = attn_seq2seq_cache_floats(&s, B, S, T), nw = (int64_t)L * B * HD * T * S;
+    float *cache = malloc(nc * 4), *logits = malloc(B * ML * V * 4), *w = malloc(nw * 4);
+    float *mem = malloc(B * S * C * 4), *ecache = malloc(attn_encoder_cache_floats(&s.enc, B, S) * 4);
+    float *h = malloc(B * T * C * 4), *h1 = malloc(B * T * C * 4), *u = malloc(B * T * C * 4);
+    float *x1 = malloc(B * T * C * 4), *mean = malloc(B * T * 4), *rstd = malloc(B * T * 4);
+    float *wref = malloc(B * HD * T * S * 4);
+    int64_t nl = attn_transformer_cache_floats(&s.dec.layers[0], B, T, S);
+    int64_t nm = attn_mha_cache_floats(&s.dec.layers[0].self_attn, B, T, S > T ? S : T);
+    float *lcache = malloc((nl > nm ? nl : nm) * 4);
+    CHECK_OK(attn_seq2seq_forward(&m, &s, logits, w, cache, src, NULL, sl, tgt, NULL, NULL, B, S, T, 5));
+    CHECK_OK(attn_encoder_forward(&m, &s.enc, mem, ecache, src, NULL, sl, B, S, 0));
+    CHECK_OK(attn_embedding_forward(h, tgt, m.params + s.dec.embed, B * T, C, V));
+    CHECK_OK(attn_posenc_sinusoidal_forward(h, h, B, T, C, 0));
+    double maxdiff = 0, maxsum = 0, maxpad = 0;
+    for (int l = 0; l < L; l++) {
+        const attn_transformer_layer *y = &s.dec.layers[l];
+        CHECK_OK(attn_layernorm_forward(u, mean, rstd, h, m.params + y->ln_w[0], m.params + y->ln_b[0], B * T, C,
+                                        1e-5));
+        CHECK_OK(attn_mha_forward(&m, &y->self_attn, x1, NULL, lcache, u, u, NULL, B, T, T, 0));
+        for (int e = 0; e < B * T * C; e++)
+            x1[e] += h[e];
+        CHECK_OK(attn_layernorm_forward(u, mean, rstd, x1, m.params + y->ln_w[1], m.params + y->ln_b[1], B * T, C,
+                                        1e-5));
+        CHECK_OK(attn_mha_forward(&m, &y->cross_attn, x1, wref, lcache, u, mem, sl, B, T, S, 0));
+        const float *got = w + (int64_t)l * B * HD * T * S;
+        for (int i = 0; i < B * HD * T * S; i++)
+            maxdiff = fmax(maxdiff, fabs((double)got[i] - wref[i]));
+        for (int b = 0; b < B; b++)
+            for (int r = 0; r < HD * T; r++) {
+                const float *row = got + ((int64_t)b * HD * T + r) * S;
+                double sum = 0;
+                for (int j = 0; j < S; j++)
+                    if (j < sl[b])
+                        sum += row[j];
+                    else
+                        maxpad = fmax(maxpad, fabs(row[j]));
+                maxsum = fmax(maxsum, fabs(sum - 1));
+            }
+        CHECK_OK(attn_transformer_forward(&m, y, h1, lcache, h, mem, NULL, sl, B, T, S, 0));
+        memcpy(h, h1, B * T * C * 4);
+    }
+    CHECK(maxdiff <= 1e-6, "decoder cross weights (%d layers) equal attn_mha_forward's on an independent composition: "
+          "max diff %.3g", L, maxdiff);
+    CHECK(maxsum <= 1e-5 && maxpad == 0, "cross-weight rows sum to 1 over the source (|sum - 1| <= %.3g) and are 0 on "
+          "padding (max %.3g)", maxsum, maxpad);
+    /* greedy */
+    int64_t out1[B * ML], out2[B * ML], olen[B];
+    float *gw = malloc((int64_t)L * B * HD * ML * S * 4), *fw = malloc((int64_t)L * B * HD * ML * S * 4);
+    float *gcache = malloc(attn_seq2seq_cache_floats(&s, B, S, ML) * 4);
+    CHECK_OK(attn_seq2seq_greedy(&m, &s, out1, NULL, NULL, src, NULL, sl, B, S, 1, 2, ML));
+    if (CHECK_OK(attn_seq2seq_greedy(&m, &s, out2, olen, gw, src, NULL, sl, B, S, 1, 2, ML))) {
+        CHECK(memcmp(out1, out2, sizeof out1) == 0, "greedy gives the same tokens with and without cross weights");
+        int64_t gin[B * ML], longest = 0;
+        for (int b = 0; b < B; b++) {
+            longest = olen[b] + 1 > longest ? olen[b] + 1 : longest;
+            for (int i = 0; i < ML; i++)
+                gin[b * ML + i] = i == 0 ? 1 : out2[b * ML + i - 1];
+        }
+        longest = longest < ML ? longest : ML;
+        CHECK_OK(attn_seq2seq_forward(&m, &s, logits, fw, gcache, src, NULL, sl, gin, NULL, NULL, B, S, ML, 0));
+        double gd = 0, gz = 0;
+        for (int64_t lbh = 0; lbh < (int64_t)L * B * HD; lbh++) {
+            int64_t b = (lbh / HD) % B, rows = olen[b] + 1 < ML ? olen[b] + 1 : ML;
+            for (int64_t t = 0; t < ML; t++)
+                for (int j = 0; j < S; j++) {
+                    double g = gw[(lbh * ML + t) * S + j], f = fw[(lbh * ML + t) * S + j];
+                    if (t < rows)
+                        gd = fmax(gd, fabs(g - f));
+                    else if (t >= longest)
+                        gz = fmax(gz, fabs(g));
+                }
+        }
+        CHECK(gd <= 1e-6 && gz == 0, "greedy's cross weights equal a forward on its output up to each eos (max diff "
+              "%.3g), zero after the longest (%.3g)", gd, gz);
+    }
+    attn_decoder solo;
+    attn_model m2;
+    attn_model_init(&m2);
+    attn_decoder_config dc = cfg.dec;
+    dc.layer.cross = 0;
+    if (CHECK_OK(attn_decoder_declare(&m2, &solo, "d", &dc)) && CHECK_OK(attn_model_alloc(&m2, 1))) {
+        float *c2 = malloc(attn_decoder_cache_floats(&solo, B, T, 0) * 4);
+        CHECK_FAILS(attn_decoder_forward(&m2, &solo, logits, w, c2, tgt, NULL, NULL, NULL, NULL, B, T, 0, 0),
+                    ATTN_ERR_INVALID, "no cross attention");
+        free(c2);
+    }
+    attn_model_free(&m2);
+    free(cache), free(logits), free(w), free(mem), free(ecache), free(h), free(h1), free(u), free(x1), free(mean);
+    free(rstd), free(wref), free(lcache), free(gw), free(fw), free(gcache);
     attn_model_free(&m);
 }
 
@@ -374,5 +493,6 @@ int main(void)
     test_model_step();
     test_errors();
     test_reverse();
+    test_cross_weights();
     return test_summary("test_nn_models");
 }

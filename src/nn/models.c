@@ -135,16 +135,25 @@ static attn_status stack_check(const char *fn, const attn_model *m, const attn_s
 
 /* ---- forward ---- */
 
-static attn_status stack_forward(const char *fn, const attn_model *m, const attn_stack *s, float *out, float *cache,
-                                 const int64_t *ids, const float *x, const float *mem, const int64_t *lengths,
-                                 const int64_t *mem_lengths, int64_t B, int64_t T, int64_t S, uint64_t seed)
+/* cross_weights (n_layers, B, H, T, S), optional: layer l's cross attention
+ * weights at cross_weights + l * B*H*T*S (decoders with cross attention only). */
+static attn_status stack_forward(const char *fn, const attn_model *m, const attn_stack *s, float *out,
+                                 float *cross_weights, float *cache, const int64_t *ids, const float *x,
+                                 const float *mem, const int64_t *lengths, const int64_t *mem_lengths, int64_t B,
+                                 int64_t T, int64_t S, uint64_t seed)
 {
     attn_status st = stack_check(fn, m, s, cache, ids, x, mem, lengths, B, T, S);
     if (st != ATTN_OK)
         return st;
     NN_NOTNULL(fn, out);
     const attn_stack_config *c = &s->cfg;
-    int64_t N = B * T, C = c->layer.d_model, L = c->n_layers;
+    int64_t N = B * T, C = c->layer.d_model, L = c->n_layers, nw = 0;
+    if (cross_weights) {
+        if (!c->layer.cross)
+            return attn_fail(ATTN_ERR_INVALID, "%s: cross_weights given but the decoder has no cross attention", fn);
+        if ((st = attn_nn_size3(fn, B * s->layers[0].cross_attn.cfg.n_heads, T, S, &nw)) != ATTN_OK)
+            return st;
+    }
     stack_parts p = parts_of(s, cache, B, T, S);
     /* h0 = D(embed[ids] + pos)  or  D(x in.w^T + in.b + pos) */
     if (c->vocab > 0)
@@ -159,8 +168,10 @@ static attn_status stack_forward(const char *fn, const attn_model *m, const attn
         return st;
     attn_nn_dropout_fwd(p.h[0], p.h[0], N * C, c->layer.dropout_p, attn_nn_hash(seed, (uint64_t)L, 1));
     for (int64_t l = 0; l < L; l++)
-        if ((st = attn_transformer_forward(m, &s->layers[l], p.h[l + 1], p.lc[l], p.h[l], mem, lengths, mem_lengths,
-                                           B, T, S, attn_nn_hash(seed, (uint64_t)l, 0))) != ATTN_OK)
+        if ((st = attn_nn_transformer_fwd(fn, m, &s->layers[l], p.h[l + 1],
+                                          cross_weights ? cross_weights + l * nw : NULL, p.lc[l], p.h[l], mem,
+                                          lengths, mem_lengths, B, T, S, attn_nn_hash(seed, (uint64_t)l, 0))) !=
+            ATTN_OK)
             return st;
     if (c->layer.pre_ln)
         attn_nn_layernorm_fwd(p.y, p.mean, p.rstd, p.h[L], NN_P(m, s->lnf_w), NN_P(m, s->lnf_b), N, C,
@@ -240,7 +251,7 @@ attn_status attn_encoder_forward(const attn_model *m, const attn_encoder *e, flo
                                  const int64_t *ids, const float *x, const int64_t *lengths, int64_t B, int64_t T,
                                  uint64_t seed)
 {
-    return stack_forward("attn_encoder_forward", m, e, out, cache, ids, x, NULL, lengths, NULL, B, T, 0, seed);
+    return stack_forward("attn_encoder_forward", m, e, out, NULL, cache, ids, x, NULL, lengths, NULL, B, T, 0, seed);
 }
 
 attn_status attn_encoder_backward(attn_model *m, const attn_encoder *e, float *dx, const float *dout,
@@ -263,12 +274,13 @@ int64_t attn_decoder_cache_floats(const attn_decoder *d, int64_t B, int64_t T, i
     return stack_cache(d, B, T, d->cfg.layer.cross ? S : 0);
 }
 
-attn_status attn_decoder_forward(const attn_model *m, const attn_decoder *d, float *out, float *cache,
-                                 const int64_t *ids, const float *x, const float *mem, const int64_t *lengths,
-                                 const int64_t *mem_lengths, int64_t B, int64_t T, int64_t S, uint64_t seed)
+attn_status attn_decoder_forward(const attn_model *m, const attn_decoder *d, float *out, float *cross_weights,
+                                 float *cache, const int64_t *ids, const float *x, const float *mem,
+                                 const int64_t *lengths, const int64_t *mem_lengths, int64_t B, int64_t T, int64_t S,
+                                 uint64_t seed)
 {
-    return stack_forward("attn_decoder_forward", m, d, out, cache, ids, x, mem, lengths, mem_lengths, B, T,
-                         d && d->cfg.layer.cross ? S : 0, seed);
+    return stack_forward("attn_decoder_forward", m, d, out, cross_weights, cache, ids, x, mem, lengths, mem_lengths, B,
+                         T, d && d->cfg.layer.cross ? S : 0, seed);
 }
 
 attn_status attn_decoder_backward(attn_model *m, const attn_decoder *d, float *dx, float *dmem, const float *dout,
@@ -312,7 +324,8 @@ int64_t attn_seq2seq_cache_floats(const attn_seq2seq *s, int64_t B, int64_t S, i
 }
 
 /* cache: encoder cache | mem (B, S, C) | decoder cache */
-attn_status attn_seq2seq_forward(const attn_model *m, const attn_seq2seq *s, float *out, float *cache,
+attn_status attn_seq2seq_forward(const attn_model *m, const attn_seq2seq *s, float *out, float *cross_weights,
+                                 float *cache,
                                  const int64_t *src_ids, const float *src_x, const int64_t *src_lengths,
                                  const int64_t *tgt_ids, const float *tgt_x, const int64_t *tgt_lengths, int64_t B,
                                  int64_t S, int64_t T, uint64_t seed)
@@ -326,8 +339,8 @@ attn_status attn_seq2seq_forward(const attn_model *m, const attn_seq2seq *s, flo
     attn_status st = attn_encoder_forward(m, &s->enc, mem, cache, src_ids, src_x, src_lengths, B, S,
                                           attn_nn_hash(seed, 0, 2));
     if (st == ATTN_OK)
-        st = attn_decoder_forward(m, &s->dec, out, dcache, tgt_ids, tgt_x, mem, tgt_lengths, src_lengths, B, T, S,
-                                  attn_nn_hash(seed, 0, 3));
+        st = attn_decoder_forward(m, &s->dec, out, cross_weights, dcache, tgt_ids, tgt_x, mem, tgt_lengths,
+                                  src_lengths, B, T, S, attn_nn_hash(seed, 0, 3));
     return st;
 }
 
@@ -372,8 +385,9 @@ static void no_dropout(attn_stack *s)
 }
 
 attn_status attn_seq2seq_greedy(const attn_model *m, const attn_seq2seq *s, int64_t *out_ids, int64_t *out_lengths,
-                                const int64_t *src_ids, const float *src_x, const int64_t *src_lengths, int64_t B,
-                                int64_t S, int64_t bos, int64_t eos, int64_t max_len)
+                                float *cross_weights, const int64_t *src_ids, const float *src_x,
+                                const int64_t *src_lengths, int64_t B, int64_t S, int64_t bos, int64_t eos,
+                                int64_t max_len)
 {
     static const char fn[] = "attn_seq2seq_greedy";
     NN_NOTNULL(fn, s);
@@ -392,7 +406,10 @@ attn_status attn_seq2seq_greedy(const attn_model *m, const attn_seq2seq *s, int6
         return attn_fail(ATTN_ERR_INVALID, "%s: max_len = %lld exceeds max_len = %lld of the decoder", fn,
                          (long long)max_len, (long long)s->dec.cfg.max_len);
     attn_status st;
-    if ((st = attn_nn_size3(fn, B, max_len, V + 1, &t)) != ATTN_OK)
+    int64_t nw = 0; /* one layer's weights (B, H, max_len, S) */
+    if ((st = attn_nn_size3(fn, B, max_len, V + 1, &t)) != ATTN_OK ||
+        (cross_weights && (st = attn_nn_size3(fn, B * s->dec.layers[0].cross_attn.cfg.n_heads, max_len, S, &nw)) !=
+                              ATTN_OK))
         return st;
     attn_seq2seq e = *s;
     no_dropout(&e.enc);
@@ -424,7 +441,7 @@ attn_status attn_seq2seq_greedy(const attn_model *m, const attn_seq2seq *s, int6
             for (int64_t i = 1; i < n; i++)
                 prefix[b * n + i] = out_ids[b * max_len + i - 1];
         }
-        st = attn_decoder_forward(m, &e.dec, logits, dcache, prefix, NULL, mem, NULL, src_lengths, B, n, S, 0);
+        st = attn_decoder_forward(m, &e.dec, logits, NULL, dcache, prefix, NULL, mem, NULL, src_lengths, B, n, S, 0);
         for (int64_t b = 0; b < B && st == ATTN_OK; b++) {
             if (done[b])
                 continue;
@@ -439,6 +456,37 @@ attn_status attn_seq2seq_greedy(const attn_model *m, const attn_seq2seq *s, int6
                     out_lengths[b] = n - 1;
             }
         }
+    }
+    if (st == ATTN_OK && cross_weights) {
+        /* One more pass over the longest prefix fed, n_fed tokens, asking for
+         * the weights (not during the search: a call that returns weights may
+         * take another attention kernel, and the tokens must not depend on
+         * whether they were asked for).  Causal, so row t equals the row of
+         * the pass that predicted y_{t+1}. */
+        int64_t n_fed = 1, H = e.dec.layers[0].cross_attn.cfg.n_heads, L = e.dec.cfg.n_layers;
+        for (int64_t b = 0; b < B; b++) { /* row k predicted out_ids[k]: rows up to the first eos */
+            int64_t nb = 1;
+            while (nb < max_len && out_ids[b * max_len + nb - 1] != eos)
+                nb++;
+            n_fed = nb > n_fed ? nb : n_fed;
+        }
+        for (int64_t b = 0; b < B; b++) {
+            prefix[b * n_fed] = bos;
+            for (int64_t i = 1; i < n_fed; i++)
+                prefix[b * n_fed + i] = out_ids[b * max_len + i - 1];
+        }
+        float *w = attn_nn_scratch(L * B * H * n_fed * S, "attn_seq2seq_greedy scratch");
+        if (!w)
+            st = ATTN_ERR_NOMEM;
+        else
+            st = attn_decoder_forward(m, &e.dec, logits, w, dcache, prefix, NULL, mem, NULL, src_lengths, B, n_fed, S,
+                                      0);
+        if (st == ATTN_OK) { /* (L, B, H, n_fed, S) -> (L, B, H, max_len, S), zero rows after */
+            memset(cross_weights, 0, (size_t)(L * nw) * sizeof(float));
+            for (int64_t lbh = 0; lbh < L * B * H; lbh++)
+                memcpy(cross_weights + lbh * max_len * S, w + lbh * n_fed * S, (size_t)(n_fed * S) * sizeof(float));
+        }
+        attn_free(w);
     }
     attn_free(buf);
     attn_free(prefix);

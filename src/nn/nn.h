@@ -69,6 +69,14 @@ void attn_nn_act_bwd(float *dinp, const float *dout, const float *inp, int64_t n
 void attn_nn_dropout_fwd(float *out, const float *inp, int64_t n, double p, uint64_t seed);
 void attn_nn_dropout_bwd(float *dinp, const float *dout, int64_t n, double p, uint64_t seed);
 
+/* attn_transformer_forward, plus the cross attention's per-head weights
+ * (B, H, T, S) into cross_weights when it is not NULL (a decoder layer with
+ * cross = 1 only; ignored otherwise).  fn names the public caller in messages. */
+attn_status attn_nn_transformer_fwd(const char *fn, const attn_model *m, const attn_transformer_layer *l, float *out,
+                                    float *cross_weights, float *cache, const float *x, const float *mem,
+                                    const int64_t *x_lengths, const int64_t *mem_lengths, int64_t B, int64_t T,
+                                    int64_t S, uint64_t seed);
+
 /* Declare "<prefix>.<name>" in m (attn_model_add with the name joined). */
 attn_status attn_nn_add(attn_model *m, const char *prefix, const char *name, int rank, int64_t s0, int64_t s1,
                         attn_init init, double scale, int64_t *offset);

@@ -126,7 +126,15 @@ attn_status attn_transformer_forward(const attn_model *m, const attn_transformer
                                      const float *x, const float *mem, const int64_t *x_lengths,
                                      const int64_t *mem_lengths, int64_t B, int64_t T, int64_t S, uint64_t seed)
 {
-    static const char fn[] = "attn_transformer_forward";
+    return attn_nn_transformer_fwd("attn_transformer_forward", m, l, out, NULL, cache, x, mem, x_lengths, mem_lengths,
+                                   B, T, S, seed);
+}
+
+attn_status attn_nn_transformer_fwd(const char *fn, const attn_model *m, const attn_transformer_layer *l, float *out,
+                                    float *cross_weights, float *cache, const float *x, const float *mem,
+                                    const int64_t *x_lengths, const int64_t *mem_lengths, int64_t B, int64_t T,
+                                    int64_t S, uint64_t seed)
+{
     attn_status st = check(fn, m, l, cache, x, mem, B, T, S);
     if (st != ATTN_OK)
         return st;
@@ -149,7 +157,8 @@ attn_status attn_transformer_forward(const attn_model *m, const attn_transformer
             st = attn_mha_forward(m, &l->self_attn, fout, NULL, sc.fc, fin, fin, x_lengths, B, T, T, s_att);
             break;
         case SUB_CROSS:
-            st = attn_mha_forward(m, &l->cross_attn, fout, NULL, sc.fc, fin, mem, mem_lengths, B, T, S, s_att);
+            st = attn_mha_forward(m, &l->cross_attn, fout, cross_weights, sc.fc, fin, mem, mem_lengths, B, T, S,
+                                  s_att);
             break;
         default: st = attn_ffn_forward(m, &l->ffn, fout, sc.fc, fin, N); break;
         }
