@@ -45,8 +45,9 @@ attn_status draw_format_of(const char *path, draw_format *fmt, char *err, size_t
 int draw_utf8_valid(const char *s);
 
 /* One heatmap: values (rows, cols), row-major, element (i, j) at
- * values[i * cols + j].  NaN and infinities are drawn grey (and "nan"/"inf"
- * when values are printed).  Labels: rows (resp. cols) UTF-8 strings, or
+ * values[i * cols + j].  NaN is drawn grey, +inf and -inf in the colours of
+ * the scale's top and bottom ("nan", "inf", "-inf" when values are printed);
+ * none of them moves the automatic scale.  Labels: rows (resp. cols) UTF-8 strings, or
  * NULL for the indices 0..n-1.  Long column labels are rotated. */
 typedef struct draw_heatmap {
     const double *values;
