@@ -13,12 +13,13 @@
  * the vocabulary ("seventeen" cannot be guessed).
  *
  * Tokens: source words split at spaces and hyphens ("twenty-one" -> twenty,
- * one); target characters one by one.  Model: token embeddings plus
- * sinusoidal positions, pre-LN encoder and decoder layers (attn_transformer_*),
- * final layer norms, a linear head over the characters; cross-entropy;
- * AdamW with warmup and cosine decay, gradient clipping.  Decoding is greedy:
- * the decoder is run on the prefix, the most likely next character appended,
- * until the end token.
+ * one); target characters one by one.  Model: the library's encoder-decoder
+ * (attn_seq2seq_*): token embeddings plus sinusoidal positions, pre-LN
+ * encoder and decoder layers, final layer norms, a linear head over the
+ * characters; cross-entropy; AdamW with warmup and cosine decay, gradient
+ * clipping (attn_model_step).  Decoding is greedy (attn_seq2seq_greedy): the
+ * decoder is run on the prefix, the most likely next token appended, until
+ * the end token; the picture shows the cross-attention weights it returns.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -166,11 +167,13 @@ typedef struct tr_cfg {
     int64_t C, H, F, n_enc, n_dec;
 } tr_cfg;
 
+/* The library's encoder-decoder (attn_seq2seq_*): tensors "enc.embed",
+ * "enc.layers.<i>.*", "enc.ln_f.*", "dec.embed", "dec.layers.<i>.*",
+ * "dec.ln_f.*", "dec.head.*". */
 typedef struct tr_model {
     attn_model m;
     tr_cfg cfg;
-    int64_t src_emb, tgt_emb, enc_lnw, enc_lnb, dec_lnw, dec_lnb, head_w, head_b;
-    attn_transformer_layer enc[MAX_LAYERS], dec[MAX_LAYERS];
+    attn_seq2seq s;
 } tr_model;
 
 static void cfg_string(const tr_cfg *c, char *buf, size_t size)
@@ -191,6 +194,9 @@ static int cfg_parse(const char *s, tr_cfg *c)
     return 0;
 }
 
+/* Token embeddings plus sinusoidal positions, pre-LN layers with GELU
+ * feed-forward blocks and biases, final layer norms, a head over the
+ * characters; no dropout. */
 static int build_model(tr_model *tm, const tr_cfg *c, uint64_t seed)
 {
     memset(tm, 0, sizeof *tm);
@@ -199,99 +205,52 @@ static int build_model(tr_model *tm, const tr_cfg *c, uint64_t seed)
     attn_transformer_config tc;
     memset(&tc, 0, sizeof tc);
     tc.d_model = c->C, tc.n_heads = c->H, tc.d_ff = c->F, tc.act = ATTN_ACT_GELU, tc.pre_ln = 1, tc.bias = 1;
-    attn_model *m = &tm->m;
-    int64_t se[2] = {SRC_V, c->C}, te[2] = {TGT_V, c->C}, ln[1] = {c->C}, hw[2] = {TGT_V, c->C};
-    attn_status st = attn_model_add(m, "src_emb", 2, se, ATTN_INIT_NORMAL, 1.0, &tm->src_emb);
+    attn_seq2seq_config sc;
+    memset(&sc, 0, sizeof sc);
+    sc.enc.vocab = SRC_V, sc.enc.pos = ATTN_POS_SINUSOIDAL, sc.enc.max_len = MAX_SRC, sc.enc.n_layers = c->n_enc;
+    sc.enc.layer = tc;
+    sc.dec.vocab = TGT_V, sc.dec.d_out = TGT_V, sc.dec.pos = ATTN_POS_SINUSOIDAL, sc.dec.max_len = MAX_TGT;
+    sc.dec.n_layers = c->n_dec, sc.dec.layer = tc;
+    attn_status st = attn_seq2seq_declare(&tm->m, &tm->s, NULL, &sc);
     if (st == ATTN_OK)
-        st = attn_model_add(m, "tgt_emb", 2, te, ATTN_INIT_NORMAL, 1.0, &tm->tgt_emb);
-    char name[64];
-    for (int64_t k = 0; st == ATTN_OK && k < c->n_enc; k++) {
-        snprintf(name, sizeof name, "enc.%lld", (long long)k);
-        tc.cross = 0, tc.causal = ATTN_CAUSAL_NONE;
-        st = attn_transformer_declare(m, &tm->enc[k], name, &tc);
-    }
-    if (st == ATTN_OK)
-        st = attn_model_add(m, "enc.ln.w", 1, ln, ATTN_INIT_ONES, 0, &tm->enc_lnw);
-    if (st == ATTN_OK)
-        st = attn_model_add(m, "enc.ln.b", 1, ln, ATTN_INIT_ZEROS, 0, &tm->enc_lnb);
-    for (int64_t k = 0; st == ATTN_OK && k < c->n_dec; k++) {
-        snprintf(name, sizeof name, "dec.%lld", (long long)k);
-        tc.cross = 1, tc.causal = ATTN_CAUSAL_TOP_LEFT;
-        st = attn_transformer_declare(m, &tm->dec[k], name, &tc);
-    }
-    if (st == ATTN_OK)
-        st = attn_model_add(m, "dec.ln.w", 1, ln, ATTN_INIT_ONES, 0, &tm->dec_lnw);
-    if (st == ATTN_OK)
-        st = attn_model_add(m, "dec.ln.b", 1, ln, ATTN_INIT_ZEROS, 0, &tm->dec_lnb);
-    if (st == ATTN_OK)
-        st = attn_model_add(m, "head.w", 2, hw, ATTN_INIT_UNIFORM, 1.0 / sqrt((double)c->C), &tm->head_w);
-    if (st == ATTN_OK)
-        st = attn_model_add(m, "head.b", 1, hw, ATTN_INIT_ZEROS, 0, &tm->head_b);
-    if (st == ATTN_OK)
-        st = attn_model_alloc(m, seed);
+        st = attn_model_alloc(&tm->m, seed);
     if (st != ATTN_OK)
         return cli_error("building the model: %s", attn_errmsg());
     return CLI_OK;
 }
 
-#define P(tm, off) ((tm)->m.params + (off))
-#define G(tm, off) ((tm)->m.grads + (off))
-
-/* Activations and gradients for up to B sequences of up to MAX_SRC / MAX_TGT
- * tokens. */
+/* A batch of up to B sentences of up to MAX_SRC / MAX_TGT tokens, and what a
+ * training step needs for it. */
 typedef struct tr_work {
     int64_t B;
     int64_t *src, *src_len, *tgt_in, *tgt_out; /* (B, S), (B), (B, T), (B, T) */
-    float *ex, *eh[MAX_LAYERS], *mem, *mem_mean, *mem_rstd, *ecache[MAX_LAYERS];
-    float *dx, *dh[MAX_LAYERS], *dfin, *dmean, *drstd, *dcache[MAX_LAYERS];
-    float *logits, *probs;
-    float *g_a, *g_b, *g_mem, *g_emem; /* gradient buffers */
+    float *cache, *logits, *probs, *dlogits;
 } tr_work;
 
 static void work_free(tr_work *w)
 {
     free(w->src), free(w->src_len), free(w->tgt_in), free(w->tgt_out);
-    free(w->ex), free(w->mem), free(w->mem_mean), free(w->mem_rstd);
-    free(w->dx), free(w->dfin), free(w->dmean), free(w->drstd), free(w->logits), free(w->probs);
-    free(w->g_a), free(w->g_b), free(w->g_mem), free(w->g_emem);
-    for (int k = 0; k < MAX_LAYERS; k++)
-        free(w->eh[k]), free(w->ecache[k]), free(w->dh[k]), free(w->dcache[k]);
+    free(w->cache), free(w->logits), free(w->probs), free(w->dlogits);
     memset(w, 0, sizeof *w);
 }
 
-static int work_alloc(tr_work *w, const tr_model *tm, int64_t B)
+/* train = 0: token buffers only (greedy decoding allocates its own). */
+static int work_alloc(tr_work *w, const tr_model *tm, int64_t B, int train)
 {
     memset(w, 0, sizeof *w);
     w->B = B;
-    const tr_cfg *c = &tm->cfg;
-    size_t fs = sizeof(float), S = MAX_SRC, T = MAX_TGT, C = (size_t)c->C, Bs = (size_t)B;
+    size_t S = MAX_SRC, T = MAX_TGT, Bs = (size_t)B, nl = Bs * T * TGT_V;
     int bad = 0;
 #define ALLOC(p, n) bad |= !((p) = malloc((n) * sizeof *(p)))
     ALLOC(w->src, Bs * S);
     ALLOC(w->src_len, Bs);
     ALLOC(w->tgt_in, Bs * T);
     ALLOC(w->tgt_out, Bs * T);
-    ALLOC(w->ex, Bs * S * C);
-    ALLOC(w->mem, Bs * S * C);
-    ALLOC(w->mem_mean, Bs * S);
-    ALLOC(w->mem_rstd, Bs * S);
-    ALLOC(w->dx, Bs * T * C);
-    ALLOC(w->dfin, Bs * T * C);
-    ALLOC(w->dmean, Bs * T);
-    ALLOC(w->drstd, Bs * T);
-    ALLOC(w->logits, Bs * T * TGT_V);
-    ALLOC(w->probs, Bs * T * TGT_V);
-    ALLOC(w->g_a, Bs * (S > T ? S : T) * C);
-    ALLOC(w->g_b, Bs * (S > T ? S : T) * C);
-    ALLOC(w->g_mem, Bs * S * C);
-    ALLOC(w->g_emem, Bs * S * C);
-    for (int64_t k = 0; k < c->n_enc; k++) {
-        ALLOC(w->eh[k], Bs * S * C);
-        bad |= !(w->ecache[k] = malloc((size_t)attn_transformer_cache_floats(&tm->enc[k], B, MAX_SRC, 0) * fs));
-    }
-    for (int64_t k = 0; k < c->n_dec; k++) {
-        ALLOC(w->dh[k], Bs * T * C);
-        bad |= !(w->dcache[k] = malloc((size_t)attn_transformer_cache_floats(&tm->dec[k], B, MAX_TGT, MAX_SRC) * fs));
+    if (train) {
+        ALLOC(w->cache, (size_t)attn_seq2seq_cache_floats(&tm->s, B, MAX_SRC, MAX_TGT));
+        ALLOC(w->logits, nl);
+        ALLOC(w->probs, nl);
+        ALLOC(w->dlogits, nl);
     }
 #undef ALLOC
     if (bad) {
@@ -301,101 +260,26 @@ static int work_alloc(tr_work *w, const tr_model *tm, int64_t B)
     return CLI_OK;
 }
 
-/* Encoder: w->src (B, S), src_len -> w->mem (B, S, C) (after the final layer norm). */
-static int encode(const tr_model *tm, tr_work *w, int64_t B, int64_t S)
+/* One step's gradients: forward with teacher forcing, the mean cross-entropy
+ * over the target characters and end marks, backward into m->grads (zeroed
+ * here first).  *loss receives the loss. */
+static int train_grads(tr_model *tm, tr_work *w, int64_t B, int64_t S, int64_t T, double *loss)
 {
-    const tr_cfg *c = &tm->cfg;
-    int64_t N = B * S;
-    if (attn_embedding_forward(w->ex, w->src, P(tm, tm->src_emb), N, c->C, SRC_V) != ATTN_OK ||
-        attn_posenc_sinusoidal_forward(w->ex, w->ex, B, S, c->C, 0) != ATTN_OK)
-        return cli_error("encoder input: %s", attn_errmsg());
-    const float *in = w->ex;
-    for (int64_t k = 0; k < c->n_enc; k++) {
-        if (attn_transformer_forward(&tm->m, &tm->enc[k], w->eh[k], w->ecache[k], in, NULL, w->src_len, NULL, B, S,
-                                     0, 0) != ATTN_OK)
-            return cli_error("encoder layer %lld: %s", (long long)k, attn_errmsg());
-        in = w->eh[k];
-    }
-    if (attn_layernorm_forward(w->mem, w->mem_mean, w->mem_rstd, in, P(tm, tm->enc_lnw), P(tm, tm->enc_lnb), N, c->C,
-                               1e-5) != ATTN_OK)
-        return cli_error("encoder norm: %s", attn_errmsg());
-    return CLI_OK;
-}
-
-/* Decoder on w->tgt_in (B, T) over w->mem (B, S, C) -> w->logits (B, T, V). */
-static int decode(const tr_model *tm, tr_work *w, int64_t B, int64_t S, int64_t T)
-{
-    const tr_cfg *c = &tm->cfg;
     int64_t N = B * T;
-    if (attn_embedding_forward(w->dx, w->tgt_in, P(tm, tm->tgt_emb), N, c->C, TGT_V) != ATTN_OK ||
-        attn_posenc_sinusoidal_forward(w->dx, w->dx, B, T, c->C, 0) != ATTN_OK)
-        return cli_error("decoder input: %s", attn_errmsg());
-    const float *in = w->dx;
-    for (int64_t k = 0; k < c->n_dec; k++) {
-        if (attn_transformer_forward(&tm->m, &tm->dec[k], w->dh[k], w->dcache[k], in, w->mem, NULL, w->src_len, B, T,
-                                     S, 0) != ATTN_OK)
-            return cli_error("decoder layer %lld: %s", (long long)k, attn_errmsg());
-        in = w->dh[k];
-    }
-    if (attn_layernorm_forward(w->dfin, w->dmean, w->drstd, in, P(tm, tm->dec_lnw), P(tm, tm->dec_lnb), N, c->C,
-                               1e-5) != ATTN_OK ||
-        attn_linear_forward(w->logits, w->dfin, P(tm, tm->head_w), P(tm, tm->head_b), N, c->C, TGT_V) != ATTN_OK)
-        return cli_error("decoder output: %s", attn_errmsg());
-    return CLI_OK;
-}
-
-/* Gradients of the mean cross-entropy (probs from the last forward) into
- * m->grads (zeroed here first). */
-static int backward(tr_model *tm, tr_work *w, int64_t B, int64_t S, int64_t T)
-{
-    const tr_cfg *c = &tm->cfg;
-    int64_t Nt = B * T, Ns = B * S, C = c->C;
-    attn_model_zero_grad(&tm->m);
-    float *dl = malloc((size_t)(Nt * TGT_V) * sizeof *dl);
-    if (!dl)
-        return cli_error("out of memory");
-    memset(dl, 0, (size_t)(Nt * TGT_V) * sizeof *dl);
-    memset(w->g_a, 0, (size_t)(Nt * C) * sizeof(float));
-    memset(w->g_mem, 0, (size_t)(Ns * C) * sizeof(float));
-    attn_status st = attn_cross_entropy_backward(dl, w->probs, w->tgt_out, Nt, TGT_V, -1, 0.0, 1.0);
-    if (st == ATTN_OK) /* head: g_b = d dfin */
-        memset(w->g_b, 0, (size_t)(Nt * C) * sizeof(float)),
-            st = attn_linear_backward(w->g_b, G(tm, tm->head_w), G(tm, tm->head_b), dl, w->dfin, P(tm, tm->head_w), Nt,
-                                      C, TGT_V);
-    const float *last_dec = c->n_dec ? w->dh[c->n_dec - 1] : w->dx;
-    if (st == ATTN_OK) /* final norm: g_a = d (last decoder output) */
-        st = attn_layernorm_backward(w->g_a, G(tm, tm->dec_lnw), G(tm, tm->dec_lnb), w->g_b, last_dec,
-                                     P(tm, tm->dec_lnw), w->dmean, w->drstd, Nt, C);
-    float *dcur = w->g_a, *dprev = w->g_b;
-    for (int64_t k = c->n_dec - 1; st == ATTN_OK && k >= 0; k--) {
-        const float *in = k ? w->dh[k - 1] : w->dx;
-        memset(dprev, 0, (size_t)(Nt * C) * sizeof(float));
-        st = attn_transformer_backward(&tm->m, &tm->dec[k], dprev, w->g_mem, dcur, w->dcache[k], in, w->mem, NULL,
-                                       w->src_len, B, T, S, 0);
-        float *t = dcur;
-        dcur = dprev, dprev = t;
-    }
-    if (st == ATTN_OK) /* dcur = d (decoder input embeddings): positions add, gradient passes through */
-        st = attn_embedding_backward(G(tm, tm->tgt_emb), dcur, w->tgt_in, Nt, C, TGT_V);
-    const float *last_enc = c->n_enc ? w->eh[c->n_enc - 1] : w->ex;
+    attn_status st = attn_seq2seq_forward(&tm->m, &tm->s, w->logits, NULL, w->cache, w->src, NULL, w->src_len,
+                                          w->tgt_in, NULL, NULL, B, S, T, 0);
     if (st == ATTN_OK)
-        memset(w->g_emem, 0, (size_t)(Ns * C) * sizeof(float)),
-            st = attn_layernorm_backward(w->g_emem, G(tm, tm->enc_lnw), G(tm, tm->enc_lnb), w->g_mem, last_enc,
-                                         P(tm, tm->enc_lnw), w->mem_mean, w->mem_rstd, Ns, C);
-    dcur = w->g_emem, dprev = w->g_a;
-    for (int64_t k = c->n_enc - 1; st == ATTN_OK && k >= 0; k--) {
-        const float *in = k ? w->eh[k - 1] : w->ex;
-        memset(dprev, 0, (size_t)(Ns * C) * sizeof(float));
-        st = attn_transformer_backward(&tm->m, &tm->enc[k], dprev, NULL, dcur, w->ecache[k], in, NULL, w->src_len,
-                                       NULL, B, S, 0, 0);
-        float *t = dcur;
-        dcur = dprev, dprev = t;
+        st = attn_cross_entropy_forward(loss, NULL, w->probs, w->logits, w->tgt_out, N, TGT_V, -1, 0.0);
+    if (st == ATTN_OK) {
+        attn_model_zero_grad(&tm->m);
+        memset(w->dlogits, 0, (size_t)(N * TGT_V) * sizeof(float));
+        st = attn_cross_entropy_backward(w->dlogits, w->probs, w->tgt_out, N, TGT_V, -1, 0.0, 1.0);
     }
     if (st == ATTN_OK)
-        st = attn_embedding_backward(G(tm, tm->src_emb), dcur, w->src, Ns, C, SRC_V);
-    free(dl);
+        st = attn_seq2seq_backward(&tm->m, &tm->s, NULL, NULL, w->dlogits, w->cache, w->src, NULL, w->src_len,
+                                   w->tgt_in, NULL, NULL, B, S, T, 0);
     if (st != ATTN_OK)
-        return cli_error("backward: %s", attn_errmsg());
+        return cli_error("training step: %s", attn_errmsg());
     return CLI_OK;
 }
 
@@ -429,40 +313,20 @@ static void fill_batch(tr_work *w, const int *nums, int64_t B, int64_t *S_out, i
     *S_out = S, *T_out = T;
 }
 
-/* Greedy decoding of the B sentences in w->src (encoded already into
- * w->mem): out[b] receives up to MAX_TGT-1 character ids, lens[b] their
- * count.  The decoder is rerun on the whole prefix at each step. */
-static int greedy(const tr_model *tm, tr_work *w, int64_t B, int64_t S, int64_t out[][MAX_TGT], int64_t *lens)
+/* Longest output: MAX_TGT - 1 characters or end mark (the decoder then reads
+ * at most MAX_TGT - 1 tokens). */
+enum { OUT_MAX = MAX_TGT - 1 };
+
+/* Greedy decoding (attn_seq2seq_greedy) of the B sentences in w->src:
+ * out (B, OUT_MAX) receives character ids, lens (B) their count before the
+ * end mark; cross_weights (n_dec, B, H, OUT_MAX, S) where the decoder
+ * looked, or NULL. */
+static int greedy(const tr_model *tm, const tr_work *w, int64_t B, int64_t S, int64_t *out, int64_t *lens,
+                  float *cross_weights)
 {
-    int done[1024] = {0};
-    for (int64_t b = 0; b < B; b++)
-        lens[b] = 0;
-    for (int64_t t = 0; t < MAX_TGT - 1; t++) {
-        int64_t T = t + 1;
-        for (int64_t b = 0; b < B; b++)
-            for (int64_t i = 0; i < T; i++)
-                w->tgt_in[b * T + i] = i == 0 ? TGT_BOS : i - 1 < lens[b] ? out[b][i - 1] : TGT_PAD;
-        int rc = decode(tm, w, B, S, T);
-        if (rc != CLI_OK)
-            return rc;
-        int all = 1;
-        for (int64_t b = 0; b < B; b++) {
-            if (done[b])
-                continue;
-            const float *lg = w->logits + (b * T + t) * TGT_V;
-            int best = TGT_EOS;
-            for (int v = TGT_EOS; v < TGT_V; v++) /* never <pad> or <s> */
-                if (lg[v] > lg[best])
-                    best = v;
-            if (best == TGT_EOS)
-                done[b] = 1;
-            else
-                out[b][lens[b]++] = best;
-            all &= done[b];
-        }
-        if (all)
-            break;
-    }
+    if (attn_seq2seq_greedy(&tm->m, &tm->s, out, lens, cross_weights, w->src, NULL, w->src_len, B, S, TGT_BOS,
+                            TGT_EOS, OUT_MAX) != ATTN_OK)
+        return cli_error("decoding: %s", attn_errmsg());
     return CLI_OK;
 }
 
@@ -487,22 +351,22 @@ static int evaluate(const tr_model *tm, const int *nums, int64_t n, double *acc,
                     char *wrong_text, size_t wrong_size)
 {
     tr_work w;
-    int rc = work_alloc(&w, tm, EVAL_CHUNK);
+    int rc = work_alloc(&w, tm, EVAL_CHUNK, 0);
     if (rc != CLI_OK)
         return rc;
-    static int64_t out[EVAL_CHUNK][MAX_TGT];
+    static int64_t out[EVAL_CHUNK * OUT_MAX];
     int64_t lens[EVAL_CHUNK], right = 0;
     if (first_wrong)
         *first_wrong = -1;
     for (int64_t s = 0; s < n && rc == CLI_OK; s += EVAL_CHUNK) {
         int64_t B = n - s < EVAL_CHUNK ? n - s : EVAL_CHUNK, S, T;
         fill_batch(&w, nums + s, B, &S, &T);
-        if ((rc = encode(tm, &w, B, S)) != CLI_OK || (rc = greedy(tm, &w, B, S, out, lens)) != CLI_OK)
+        if ((rc = greedy(tm, &w, B, S, out, lens, NULL)) != CLI_OK)
             break;
         for (int64_t b = 0; b < B; b++) {
             char want[128], got[128];
             numwords_chinese(nums[s + b], want, sizeof want);
-            ids_to_text(out[b], lens[b], got, sizeof got);
+            ids_to_text(out + b * OUT_MAX, lens[b], got, sizeof got);
             if (strcmp(want, got) == 0)
                 right++;
             else if (first_wrong && *first_wrong < 0) {
@@ -518,11 +382,10 @@ static int evaluate(const tr_model *tm, const int *nums, int64_t n, double *acc,
 
 /* ----------------------------------------------------------------- picture */
 
-/* Translate `text` (B = 1) and draw the cross-attention of every decoder
- * layer, averaged over its heads: rows the output characters (then the end
- * mark), columns the source words.  The weights are recomputed from the
- * layer's own sublayers: pre-LN, so the cross attention sees
- * LN1(x + self_attention(LN0(x))).  translation receives the output. */
+/* Translate `text` (B = 1) and, when picture is set, draw the cross-attention
+ * of every decoder layer, averaged over its heads (the weights greedy
+ * decoding returns): rows the output characters (then the end mark),
+ * columns the source words.  translation receives the output. */
 static int translate_one(const tr_model *tm, const char *text, const char *picture, char *translation, size_t tsize)
 {
     const tr_cfg *c = &tm->cfg;
@@ -537,84 +400,58 @@ static int translate_one(const tr_model *tm, const char *text, const char *pictu
         return cli_error("more than %d words", MAX_SRC);
     if (n == 0)
         return cli_error("nothing to translate");
-    int rc = work_alloc(&w, tm, 1);
+    int rc = work_alloc(&w, tm, 1, 0);
     if (rc != CLI_OK)
         return rc;
-    static int64_t out[1][MAX_TGT];
-    int64_t len = 0, S = n;
+    int64_t out[OUT_MAX], len = 0, S = n, H = c->H;
+    float *cw = picture ? malloc((size_t)(c->n_dec * H * OUT_MAX * S) * sizeof *cw) : NULL;
+    double *avg = picture ? malloc((size_t)(c->n_dec * OUT_MAX * S) * sizeof *avg) : NULL;
+    if (picture && (!cw || !avg))
+        rc = cli_error("out of memory");
     memcpy(w.src, ids, (size_t)n * sizeof *ids);
     w.src_len[0] = n;
-    if ((rc = encode(tm, &w, 1, S)) == CLI_OK)
-        rc = greedy(tm, &w, 1, S, out, &len);
     if (rc == CLI_OK)
-        ids_to_text(out[0], len, translation, tsize);
+        rc = greedy(tm, &w, 1, S, out, &len, cw);
+    if (rc == CLI_OK)
+        ids_to_text(out, len, translation, tsize);
     if (rc == CLI_OK && picture) {
-        /* decoder input: <s> + output; rows: the output characters then </s>
-         * (the prediction made at each position) */
-        int64_t T = len + 1, C = c->C, H = c->H;
-        for (int64_t t = 0; t < T; t++)
-            w.tgt_in[t] = t == 0 ? TGT_BOS : out[0][t - 1];
-        rc = decode(tm, &w, 1, S, T);
-        float *u = malloc((size_t)(T * C) * sizeof *u), *x1 = malloc((size_t)(T * C) * sizeof *x1);
-        float *mean = malloc((size_t)T * sizeof *mean), *rstd = malloc((size_t)T * sizeof *rstd);
-        float *wts = malloc((size_t)(H * T * S) * sizeof *wts);
-        double *avg = malloc((size_t)(c->n_dec * T * S) * sizeof *avg);
-        int64_t mcache = attn_mha_cache_floats(&tm->dec[0].self_attn, 1, T, T);
-        int64_t ccache = attn_mha_cache_floats(&tm->dec[0].cross_attn, 1, T, S);
-        float *cache = malloc((size_t)(mcache > ccache ? mcache : ccache) * sizeof *cache);
-        if (rc == CLI_OK && (!u || !x1 || !mean || !rstd || !wts || !avg || !cache))
-            rc = cli_error("out of memory");
-        for (int64_t k = 0; rc == CLI_OK && k < c->n_dec; k++) {
-            const attn_transformer_layer *l = &tm->dec[k];
-            const float *x = k ? w.dh[k - 1] : w.dx;
-            if (attn_layernorm_forward(u, mean, rstd, x, P(tm, l->ln_w[0]), P(tm, l->ln_b[0]), T, C, 1e-5) != ATTN_OK ||
-                attn_mha_forward(&tm->m, &l->self_attn, x1, NULL, cache, u, u, NULL, 1, T, T, 0) != ATTN_OK) {
-                rc = cli_error("picture: %s", attn_errmsg());
-                break;
-            }
-            for (int64_t e = 0; e < T * C; e++)
-                x1[e] += x[e];
-            if (attn_layernorm_forward(u, mean, rstd, x1, P(tm, l->ln_w[1]), P(tm, l->ln_b[1]), T, C, 1e-5) != ATTN_OK ||
-                attn_mha_forward(&tm->m, &l->cross_attn, x1, wts, cache, u, w.mem, w.src_len, 1, T, S, 0) != ATTN_OK) {
-                rc = cli_error("picture: %s", attn_errmsg());
-                break;
-            }
-            for (int64_t i = 0; i < T * S; i++) {
-                double a = 0;
-                for (int64_t h = 0; h < H; h++)
-                    a += wts[h * T * S + i];
-                avg[k * T * S + i] = a / (double)H;
-            }
-        }
-        if (rc == CLI_OK) {
-            const char *rows[MAX_TGT], *cols[MAX_SRC];
+        /* rows: the output characters then </s> (the prediction made at each position) */
+        int64_t T = len + 1 < OUT_MAX ? len + 1 : OUT_MAX;
+        for (int64_t k = 0; k < c->n_dec; k++)
             for (int64_t t = 0; t < T; t++)
-                rows[t] = t < len ? tgt_chars[out[0][t]] : "(end)";
-            for (int64_t s = 0; s < S; s++)
-                cols[s] = src_words[ids[s]];
-            draw_heatmap maps[MAX_LAYERS];
-            char titles[MAX_LAYERS][48];
-            for (int64_t k = 0; k < c->n_dec; k++) {
-                snprintf(titles[k], sizeof titles[k], "decoder layer %lld (mean of %lld heads)", (long long)k + 1,
-                         (long long)H);
-                maps[k].values = avg + k * T * S, maps[k].rows = T, maps[k].cols = S;
-                maps[k].row_labels = rows, maps[k].col_labels = cols, maps[k].title = titles[k];
-            }
-            draw_heatmap_style st;
-            memset(&st, 0, sizeof st);
-            char title[256];
-            snprintf(title, sizeof title, "cross-attention: %s -> %s", text, translation);
-            st.title = title;
-            char err[512];
-            int pw, ph;
-            if (draw_heatmaps(picture, maps, (int)c->n_dec, &st, &pw, &ph, err, sizeof err) != ATTN_OK)
-                rc = cli_error("%s", err);
-            else
-                printf("wrote %s (%d x %d pixels)\n", picture, pw, ph);
-            draw_release();
+                for (int64_t s = 0; s < S; s++) {
+                    double a = 0;
+                    for (int64_t h = 0; h < H; h++)
+                        a += cw[((k * H + h) * OUT_MAX + t) * S + s];
+                    avg[(k * T + t) * S + s] = a / (double)H;
+                }
+        const char *rows[OUT_MAX], *cols[MAX_SRC];
+        for (int64_t t = 0; t < T; t++)
+            rows[t] = t < len ? tgt_chars[out[t]] : "(end)";
+        for (int64_t s = 0; s < S; s++)
+            cols[s] = src_words[ids[s]];
+        draw_heatmap maps[MAX_LAYERS];
+        char titles[MAX_LAYERS][48];
+        for (int64_t k = 0; k < c->n_dec; k++) {
+            snprintf(titles[k], sizeof titles[k], "decoder layer %lld (mean of %lld heads)", (long long)k + 1,
+                     (long long)H);
+            maps[k].values = avg + k * T * S, maps[k].rows = T, maps[k].cols = S;
+            maps[k].row_labels = rows, maps[k].col_labels = cols, maps[k].title = titles[k];
         }
-        free(u), free(x1), free(mean), free(rstd), free(wts), free(avg), free(cache);
+        draw_heatmap_style st;
+        memset(&st, 0, sizeof st);
+        char title[256];
+        snprintf(title, sizeof title, "cross-attention: %s -> %s", text, translation);
+        st.title = title;
+        char err[512];
+        int pw, ph;
+        if (draw_heatmaps(picture, maps, (int)c->n_dec, &st, &pw, &ph, err, sizeof err) != ATTN_OK)
+            rc = cli_error("%s", err);
+        else
+            printf("wrote %s (%d x %d pixels)\n", picture, pw, ph);
+        draw_release();
     }
+    free(cw), free(avg);
     work_free(&w);
     return rc;
 }
@@ -798,7 +635,7 @@ int attn_cmd_train_translate(int argc, char **argv)
         goto out;
     }
     int64_t n_test = test_numbers(test, a.n_test);
-    if ((rc = work_alloc(&w, &tm, a.batch)) != CLI_OK)
+    if ((rc = work_alloc(&w, &tm, a.batch, 1)) != CLI_OK)
         goto out;
     printf("translate: English number words -> Chinese numerals; encoder-decoder Transformer, %lld+%lld layers,\n"
            "d_model %lld, %lld heads, d_ff %lld, %lld parameters; AdamW lr %g (warmup %lld, cosine), batch %lld,\n"
@@ -819,14 +656,7 @@ int attn_cmd_train_translate(int argc, char **argv)
         int64_t S, T;
         double loss;
         fill_batch(&w, nums, a.batch, &S, &T);
-        if ((rc = encode(&tm, &w, a.batch, S)) != CLI_OK || (rc = decode(&tm, &w, a.batch, S, T)) != CLI_OK)
-            goto out;
-        if (attn_cross_entropy_forward(&loss, NULL, w.probs, w.logits, w.tgt_out, a.batch * T, TGT_V, -1, 0.0) !=
-            ATTN_OK) {
-            rc = cli_error("loss: %s", attn_errmsg());
-            goto out;
-        }
-        if ((rc = backward(&tm, &w, a.batch, S, T)) != CLI_OK)
+        if ((rc = train_grads(&tm, &w, a.batch, S, T, &loss)) != CLI_OK)
             goto out;
         if (attn_model_step(&tm.m, &opt, NULL, NULL) != ATTN_OK) {
             rc = cli_error("step %lld: %s", (long long)step, attn_errmsg());
