@@ -122,7 +122,8 @@ ATTN_API const char *attn_dtype_name(attn_dtype dtype);
 
 /* Contiguous (C order) views over caller-owned memory.  They only fill in the
  * struct: no allocation, no validation, cannot fail.  attn_tensor_nd takes
- * rank <= ATTN_MAX_RANK sizes. */
+ * rank <= ATTN_MAX_RANK sizes; a bad rank, a NULL shape or sizes whose
+ * product overflows give a view that attn_tensor_check refuses. */
 ATTN_API attn_tensor attn_tensor_nd(void *data, attn_dtype dtype, int rank, const int64_t *shape);
 ATTN_API attn_tensor attn_tensor_1d(void *data, attn_dtype dtype, int64_t n0);
 ATTN_API attn_tensor attn_tensor_2d(void *data, attn_dtype dtype, int64_t n0, int64_t n1);

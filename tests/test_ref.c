@@ -961,7 +961,12 @@ static void test_errors(void)
     CHECK_FAILS(attn_forward(&to, NULL, NULL, &tq, &tk, &tv, &o), ATTN_ERR_INVALID, "dropout_p is 1");
     memset(&o, 0, sizeof o);
     o.threads = -2;
-    CHECK_FAILS(attn_forward(&to, NULL, NULL, &tq, &tk, &tv, &o), ATTN_ERR_INVALID, "threads is -2");
+    CHECK_FAILS(attn_forward(&to, NULL, NULL, &tq, &tk, &tv, &o), ATTN_ERR_INVALID, "threads is -2, expected 0");
+    memset(&o, 0, sizeof o);
+    o.threads = 100000;
+    CHECK_FAILS(attn_forward(&to, NULL, NULL, &tq, &tk, &tv, &o), ATTN_ERR_INVALID, "threads is 100000, expected 0 (the default) to 4096");
+    attn_tensor no_shape = attn_tensor_nd(q, ATTN_F32, 2, NULL);
+    CHECK_FAILS(attn_forward(&to, NULL, NULL, &no_shape, &tk, &tv, &o), ATTN_ERR_INVALID, "q has rank -1");
     memset(&o, 0, sizeof o);
     o.kernel = (attn_kernel)99;
     CHECK_FAILS(attn_forward(&to, NULL, NULL, &tq, &tk, &tv, &o), ATTN_ERR_INVALID, "kernel is 99");

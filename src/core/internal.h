@@ -149,6 +149,9 @@ void attn_row_geometry(const attn_problem *p, int64_t b, int64_t i, int64_t *k0,
  * bias and -inf scores are handled where scores are computed.) */
 bool attn_key_hidden(const attn_problem *p, int64_t b, int64_t h, int64_t i, int64_t j);
 
+/* The most threads one call may use; scratch sizes are checked against it. */
+#define ATTN_MAX_THREADS 4096
+
 /* Threads for this problem (opts->threads or the global default). */
 int attn_resolve_threads(int requested);
 

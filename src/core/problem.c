@@ -314,8 +314,9 @@ attn_status attn_problem_init(attn_problem *p, const char *fn, const attn_tensor
         return st;
     if ((st = check_masks(p, fn, o)) != ATTN_OK)
         return st;
-    if (o->threads < 0)
-        return attn_fail(ATTN_ERR_INVALID, "%s: threads is %d, expected >= 0 (0 = default)", fn, o->threads);
+    if (o->threads < 0 || o->threads > ATTN_MAX_THREADS)
+        return attn_fail(ATTN_ERR_INVALID, "%s: threads is %d, expected 0 (the default) to %d", fn, o->threads,
+                         ATTN_MAX_THREADS);
     p->threads = attn_resolve_threads(o->threads);
     if ((int)o->kernel < ATTN_KERNEL_AUTO || (int)o->kernel > ATTN_KERNEL_AVX512)
         return attn_fail(ATTN_ERR_INVALID, "%s: kernel is %d, not a known kernel", fn, (int)o->kernel);

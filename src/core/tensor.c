@@ -32,8 +32,10 @@ attn_tensor attn_tensor_nd(void *data, attn_dtype dtype, int rank, const int64_t
     t.data = data;
     t.dtype = dtype;
     t.rank = rank;
-    if (rank < 0 || rank > ATTN_MAX_RANK)
-        return t; /* attn_tensor_check will name the bad rank */
+    if (rank < 0 || rank > ATTN_MAX_RANK || (rank > 0 && !shape)) {
+        t.rank = rank > 0 && !shape ? -1 : rank; /* attn_tensor_check will refuse it */
+        return t;
+    }
     int64_t stride = 1;
     for (int d = rank - 1; d >= 0; d--) {
         t.shape[d] = shape[d];

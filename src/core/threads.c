@@ -16,14 +16,17 @@ static int starting_threads(void)
     if (env && *env) {
         char *end;
         long n = strtol(env, &end, 10);
-        if (*end == 0 && n > 0 && n <= 4096)
+        if (*end == 0 && n > 0 && n <= ATTN_MAX_THREADS)
             return (int)n;
     }
     int n = omp_get_max_threads();
     return n > 0 ? n : 1;
 }
 
-void attn_set_num_threads(int n) { atomic_store(&default_threads, n > 0 ? n : 0); }
+void attn_set_num_threads(int n)
+{
+    atomic_store(&default_threads, n > 0 ? (n < ATTN_MAX_THREADS ? n : ATTN_MAX_THREADS) : 0);
+}
 
 int attn_get_num_threads(void)
 {

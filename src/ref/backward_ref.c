@@ -111,7 +111,7 @@ attn_status attn_backward_ref(const attn_problem *p)
                          attn_score_name(p->score));
     int64_t per_thread = 0, kv = 0;
     if (!attn_mul_ok(p->Lk, p->Dk + p->Dv, &kv) || !attn_add_ok(kv, 2 * p->Lk + 2 * p->Dq + p->Dv + 8, &per_thread) ||
-        (uint64_t)per_thread > SIZE_MAX / 8 / 4096)
+        (uint64_t)per_thread > SIZE_MAX / 8 / ATTN_MAX_THREADS)
         return attn_fail(ATTN_ERR_OVERFLOW, "attn_backward: reference scratch of Lk=%lld x %lld overflows",
                          (long long)p->Lk, (long long)(p->Dk + p->Dv));
     int64_t pairs = p->B * p->Hkv;

@@ -178,7 +178,7 @@ static attn_status run_ref(const attn_problem *p, bool scores_only)
                              (long long)width);
     /* knorm, s: Lk each; wk; wq: A; qrow: Dq; acc: Dv */
     if (!attn_add_ok(wk_n, 2 * p->Lk + p->add_a + p->Dq + p->Dv + 8, &per_thread) ||
-        (uint64_t)per_thread > SIZE_MAX / 8 / 4096)
+        (uint64_t)per_thread > SIZE_MAX / 8 / ATTN_MAX_THREADS)
         return attn_fail(ATTN_ERR_OVERFLOW, "reference: scratch too large");
     int threads = p->threads;
     int64_t pairs = p->B * p->Hq;
