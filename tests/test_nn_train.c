@@ -58,17 +58,31 @@ static void test_matmul(void)
                     free(a), free(b), free(c), free(want), free(c0);
                 }
     }
-    /* the thread count does not change a bit */
-    int64_t M = 70, N = 90, K = 130;
-    float *a = malloc(M * K * 4), *b = malloc(K * N * 4), *c1 = malloc(M * N * 4), *c2 = malloc(M * N * 4);
-    fd_fill(&rng, a, M * K, 1), fd_fill(&rng, b, K * N, 1);
-    attn_set_num_threads(1);
-    attn_nn_matmul(c1, N, a, K, 1, b, N, 1, M, N, K, 0);
-    attn_set_num_threads(2);
-    attn_nn_matmul(c2, N, a, K, 1, b, N, 1, M, N, K, 0);
-    attn_set_num_threads(0);
-    CHECK(memcmp(c1, c2, M * N * 4) == 0, "matmul: 1 and 2 threads agree bitwise");
-    free(a), free(b), free(c1), free(c2);
+    /* the thread count does not change a bit: a small product (on the calling
+     * thread whatever the count) and one above matmul.c's PAR_MIN_MNK = 2^24
+     * multiply-adds (2 threads really run), both also against the triple loop */
+    int64_t dims[2][3] = {{70, 90, 130}, {300, 270, 257}};
+    for (int d = 0; d < 2; d++) {
+        int64_t M = dims[d][0], N = dims[d][1], K = dims[d][2];
+        float *a = malloc(M * K * 4), *b = malloc(K * N * 4), *c1 = malloc(M * N * 4), *c2 = malloc(M * N * 4);
+        fd_fill(&rng, a, M * K, 1), fd_fill(&rng, b, K * N, 1);
+        attn_set_num_threads(1);
+        attn_nn_matmul(c1, N, a, K, 1, b, N, 1, M, N, K, 0);
+        attn_set_num_threads(2);
+        attn_nn_matmul(c2, N, a, K, 1, b, N, 1, M, N, K, 0);
+        attn_set_num_threads(0);
+        int loop = 1;
+        for (int64_t i = 0; i < M; i++)
+            for (int64_t j = 0; j < N; j++) {
+                float acc = 0;
+                for (int64_t k = 0; k < K; k++)
+                    acc += a[i * K + k] * b[k * N + j];
+                loop &= c2[i * N + j] == acc;
+            }
+        CHECK(memcmp(c1, c2, M * N * 4) == 0 && loop, "matmul %lld x %lld x %lld: 1 and 2 threads agree bitwise "
+              "(and with the triple loop: %d)", (long long)M, (long long)N, (long long)K, loop);
+        free(a), free(b), free(c1), free(c2);
+    }
 }
 
 /* ---- optimizers ---- */

@@ -103,7 +103,15 @@ static attn_tensor heads(float *x, int64_t B, int64_t L, int64_t H, int64_t D)
     return t;
 }
 
-static attn_options mha_options(const attn_mha_config *c, const int64_t *key_lengths, uint64_t seed)
+/* Attention over fewer multiply-adds (B*H*Lq*Lk*(d_k+d_v)) than this runs on
+ * one thread: the per-call parallel regions of attn_forward / attn_backward
+ * cost more than they save on small batches when the host is busy (the same
+ * measurement and bound as matmul.c's PAR_MIN_MNK; the translate demo's
+ * calls are ~1.2M).  Results are repeatable per thread count either way. */
+#define MHA_PAR_MIN 16777216.0
+
+static attn_options mha_options(const attn_mha_config *c, const int64_t *key_lengths, uint64_t seed, int64_t B,
+                                int64_t Lq, int64_t Lk)
 {
     attn_options o;
     memset(&o, 0, sizeof o);
@@ -112,6 +120,8 @@ static attn_options mha_options(const attn_mha_config *c, const int64_t *key_len
     o.dropout_p = c->dropout_p;
     o.dropout_seed = seed;
     o.kernel = c->kernel;
+    if ((double)B * (double)c->n_heads * (double)Lq * (double)Lk * (double)(c->d_k + c->d_v) < MHA_PAR_MIN)
+        o.threads = 1; /* else 0: attn_get_num_threads() */
     return o;
 }
 
@@ -158,7 +168,7 @@ attn_status attn_mha_forward(const attn_model *m, const attn_mha *l, float *out,
     attn_tensor tv = heads(V, B, Lk, c->n_kv_heads, c->d_v), ta = heads(A, B, Lq, c->n_heads, c->d_v);
     attn_tensor tl = attn_tensor_3d(lse, ATTN_F32, B, c->n_heads, Lq);
     attn_tensor tw = attn_tensor_4d(weights, ATTN_F32, B, c->n_heads, Lq, Lk);
-    attn_options o = mha_options(c, key_lengths, seed);
+    attn_options o = mha_options(c, key_lengths, seed, B, Lq, Lk);
     if ((st = attn_forward(&ta, &tl, weights ? &tw : NULL, &tq, &tk, &tv, &o)) != ATTN_OK)
         return st;
     attn_nn_linear_fwd(out, A, NN_P(m, l->wo), NN_P(m, l->bo), B * Lq, c->n_heads * c->d_v, c->d_model);
@@ -192,7 +202,7 @@ attn_status attn_mha_backward(attn_model *m, const attn_mha *l, float *dxq, floa
     attn_tensor tdq = heads(dQ, B, Lq, c->n_heads, c->d_k), tdk = heads(dK, B, Lk, c->n_kv_heads, c->d_k);
     attn_tensor tdv = heads(dV, B, Lk, c->n_kv_heads, c->d_v), tda = heads(dA, B, Lq, c->n_heads, c->d_v);
     attn_tensor tl = attn_tensor_3d(lse, ATTN_F32, B, c->n_heads, Lq);
-    attn_options o = mha_options(c, key_lengths, seed);
+    attn_options o = mha_options(c, key_lengths, seed, B, Lq, Lk);
     st = attn_backward(&tdq, &tdk, &tdv, &tda, &tq, &tk, &tv, &ta, &tl, &o);
     if (st == ATTN_OK && c->rope) { /* forward: Q, K = RoPE(Q0), RoPE(K0) */
         dQ0 = dA + p.na, dK0 = dQ0 + p.nq;

@@ -7,12 +7,27 @@
  * accumulator.  The innermost loop runs over the NB columns of a contiguous
  * row, so the compiler vectorises it without reordering any sum: every C
  * element is still summed over k in increasing order from 0 (see nn.h).
+ * Small products (PAR_MIN_MNK) stay on the calling thread.
  */
 #include "nn/nn.h"
 
 #include <omp.h>
 
 enum { MB = 16, NB = 64, KC = 256 };
+
+/* Products of fewer multiply-adds (M*N*K) than this run on the calling
+ * thread, without a parallel region.  Measured with `attn train translate
+ * --steps 40` (64-wide model, batch 64, products up to 768 x 256 x 64 =
+ * 12.6M) on a shared 2-core host, median of 3 (training seconds):
+ *   every product parallel (before):  1 thread 11.3 s, 2 threads 73.5 s
+ *   threshold 2^22:                   1 thread 12.0 s, 2 threads 38.2 s (1 run)
+ *   threshold 2^24:                   1 thread 10.6 s, 2 threads 16.9 s
+ * A region costs little on an idle machine, but when the host is busy a
+ * thread is often descheduled and everyone waits for it at the region's
+ * end, for milliseconds: 2^24 multiply-adds is ~3 ms of one core here, the
+ * order of that wait.  The result does not depend on this (one thread per
+ * tile either way). */
+#define PAR_MIN_MNK 16777216.0
 
 /* One tile: rows i0..i0+mb, columns j0..j0+nb, of C. */
 static void tile(float *c, int64_t ldc, const float *a, int64_t a_rs, int64_t a_cs, const float *b, int64_t b_rs,
@@ -65,10 +80,11 @@ void attn_nn_matmul(float *c, int64_t ldc, const float *a, int64_t a_rs, int64_t
     if (M <= 0 || N <= 0)
         return;
     int64_t tm = (M + MB - 1) / MB, tn = (N + NB - 1) / NB, tasks = tm * tn;
-    int nth = attn_nn_threads(2.0 * (double)M * (double)N * (double)K);
+    double mnk = (double)M * (double)N * (double)K;
+    int nth = mnk < PAR_MIN_MNK ? 1 : attn_nn_threads(2.0 * mnk);
     if (nth > tasks)
         nth = (int)tasks;
-#pragma omp parallel num_threads(nth)
+#pragma omp parallel num_threads(nth) if (nth > 1)
     {
         float pack[KC * NB]; /* 64 KiB per thread */
 #pragma omp for schedule(static)
