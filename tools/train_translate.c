@@ -431,7 +431,7 @@ static int translate_one(const tr_model *tm, const char *text, const char *pictu
         for (int64_t s = 0; s < S; s++)
             cols[s] = src_words[ids[s]];
         draw_heatmap maps[MAX_LAYERS];
-        char titles[MAX_LAYERS][48];
+        char titles[MAX_LAYERS][96];
         for (int64_t k = 0; k < c->n_dec; k++) {
             snprintf(titles[k], sizeof titles[k], "decoder layer %lld (mean of %lld heads)", (long long)k + 1,
                      (long long)H);
