@@ -112,13 +112,11 @@ int64_t train_end_step(const train_opts *o)
     return o->stop_at > 0 && o->stop_at < o->steps ? o->stop_at : o->steps;
 }
 
-/* Default one thread: the demos' models are small (64 wide).  Their matrix
- * products and attention calls stay on the calling thread now (below the
- * library's 2^24 multiply-add threshold), but the per-row layer norms and
- * the per-tensor optimizer updates still open a parallel region each, and
- * with two threads on a busy 2-core host `attn train translate --steps 40`
- * took 24.7 s against 10.6 s on one (medians of 3; 73.5 s against 11.3 s
- * when every product had its own region).  --threads N overrides. */
+/* Default one thread: the demos' models are small (64 wide), and work that
+ * small stays on the calling thread anyway (products and attention calls
+ * under 2^24 multiply-adds, layer norms and optimizer updates under 4M
+ * flops): on this 2-core host `attn train translate --steps 40` took
+ * 11.7-13.2 s on one thread and 12.0-13.7 s on two.  --threads N overrides. */
 void train_apply_threads(const train_opts *o)
 {
     attn_set_num_threads(o->threads > 0 ? o->threads : 1);

@@ -17,9 +17,13 @@ attn_status attn_nn_size3(const char *fn, int64_t a, int64_t b, int64_t c, int64
     return ATTN_OK;
 }
 
+/* Below about 4M flops a second thread costs more (waking it, the barrier)
+ * than it saves: the translate demo's 64-wide layer norms and per-tensor
+ * optimizer updates ran slower on two threads than on one with a 64K
+ * threshold.  Work is split by rows, so results do not depend on this. */
 int attn_nn_threads(double flops)
 {
-    if (flops < 65536.0)
+    if (flops < 4194304.0)
         return 1;
     return attn_resolve_threads(0);
 }
