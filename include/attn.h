@@ -1013,6 +1013,27 @@ __attribute__((format(printf, 2, 3)))
 #endif
 ATTN_API attn_status attn_set_error(attn_status status, const char *fmt, ...);
 
+/* ------------------------------------------------------------------------
+ * Files
+ * ------------------------------------------------------------------------ */
+
+/* One piece of a file's contents. */
+typedef struct attn_bytes {
+    const void *data;
+    size_t size;
+} attn_bytes;
+
+/* Write the n_parts pieces, in order, as the whole contents of path,
+ * atomically: they go to a temporary file beside path (path.tmp.XXXXXX),
+ * which is flushed to disk and renamed over path only when complete.  An
+ * existing path keeps its permission bits; a new one gets 0666 & ~umask.
+ * Every writer in attn (.npy files, checkpoints, the tool's pictures and
+ * reports) goes through here.  Fails with ATTN_ERR_MISUSE for NULL
+ * arguments and ATTN_ERR_IO (naming path, the step and the system's reason)
+ * when the file system refuses; either way path is untouched and no
+ * temporary file remains. */
+ATTN_API attn_status attn_file_write_atomic(const char *path, const attn_bytes *parts, size_t n_parts);
+
 #ifdef __cplusplus
 }
 #endif

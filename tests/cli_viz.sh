@@ -10,8 +10,8 @@
 source "$(dirname "$0")/lib_cli.sh" "$@"
 PY="python3 $HERE/cli_viz.py"
 
-# leftovers: pictures and temporaries (".NAME.XXXXXX") in the directory
-leftovers() { ls -A | grep -E '\.(png|svg)$|^\.' | grep -v -x -E "${KEEP:-^$}"; }
+# leftovers: pictures and temporaries (NAME.tmp.XXXXXX, or hidden files) in the directory
+leftovers() { ls -A | grep -E '\.(png|svg)$|^\.|\.tmp\.' | grep -v -x -E "${KEEP:-^$}"; }
 
 # expect_fail NAME STATUS PATTERN ARGS... : attn exits with STATUS, prints
 # exactly one line on stderr starting "attn: error:" and matching PATTERN
@@ -214,7 +214,7 @@ expect_fail "bad --range" 2 "--range '1,0'" viz w66.npy --range 1,0 -o c.png
 expect_fail "bad --width" 2 '--width 5 is out of range' viz w66.npy --width 5 -o c.png
 $PY npy r1.npy 5
 expect_fail "rank 1 weights" 1 'r1\.npy has shape \(5\)' viz r1.npy -o c.png
-expect_fail "output directory missing" 1 'nodir/c\.png: cannot create a temporary' viz w66.npy -o nodir/c.png
+expect_fail "output directory missing" 1 'nodir/c\.png: cannot create the temporary' viz w66.npy -o nodir/c.png
 mkdir d.png
 KEEP0=$KEEP
 KEEP="$KEEP|d\.png" # the directory itself

@@ -328,34 +328,11 @@ static void text_draw(canvas *cv, const char *s, double size, int bold, rgb colo
  * Writing a file atomically
  * ------------------------------------------------------------------------ */
 
-typedef struct sink {
-    int fd;
-    int err; /* errno of the first failed write, 0 if none */
-} sink;
-
-static int write_all(int fd, const unsigned char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t k = write(fd, p, n);
-        if (k < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
+/* cairo's PNG encoder writes into a growing buffer; the file itself is
+ * written in one piece by attn_file_write_atomic. */
 static cairo_status_t png_write(void *closure, const unsigned char *data, unsigned int length)
 {
-    sink *s = closure;
-    if (write_all(s->fd, data, length) != 0) {
-        if (!s->err)
-            s->err = errno ? errno : EIO;
-        return CAIRO_STATUS_WRITE_ERROR;
-    }
+    g_string_append_len(closure, (const char *)data, (gssize)length);
     return CAIRO_STATUS_SUCCESS;
 }
 
@@ -425,9 +402,9 @@ static GString *svg_with_text(const canvas *cv, const char *title)
     return out;
 }
 
-/* Finish the drawing on cv and write it to path through a temporary file
- * beside it: created with mkstemp, filled, fsynced, renamed over path.  On
- * failure the temporary is removed and path is untouched. */
+/* Finish the drawing on cv and write it to path atomically
+ * (attn_file_write_atomic).  On failure path is untouched and no temporary
+ * file remains. */
 static attn_status canvas_save(canvas *cv, const char *path, const char *title, char *err, size_t errsize)
 {
     cairo_status_t cs = cairo_status(cv->cr);
@@ -454,87 +431,24 @@ static attn_status canvas_save(canvas *cv, const char *path, const char *title, 
         }
     }
 
-    /* the temporary: DIR/.NAME.XXXXXX */
-    const char *slash = strrchr(path, '/');
-    size_t dirlen = slash ? (size_t)(slash - path) + 1 : 0;
-    size_t len = strlen(path);
-    char *tmp = malloc(len + 16);
-    if (!tmp) {
-        if (svg)
-            g_string_free(svg, TRUE);
-        set_err(err, errsize, "%s: out of memory", path);
-        return ATTN_ERR_NOMEM;
-    }
-    memcpy(tmp, path, dirlen);
-    tmp[dirlen] = '.';
-    memcpy(tmp + dirlen + 1, path + dirlen, len - dirlen);
-    memcpy(tmp + len + 1, ".XXXXXX", 8);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        int e = errno;
-        if (svg)
-            g_string_free(svg, TRUE);
-        set_err(err, errsize, "%s: cannot create a temporary file beside it: %s", path, strerror(e));
-        free(tmp);
-        return ATTN_ERR_IO;
-    }
-    /* mkstemp makes 0600; give the picture the usual 0666 & ~umask */
-    mode_t mask = umask(0);
-    umask(mask);
-    int e = 0;
-    const char *what = "write";
-    if (fchmod(fd, 0666 & ~mask) != 0) {
-        e = errno;
-        what = "set the mode of";
-    }
-    if (!e && cv->fmt == DRAW_SVG) {
-        if (write_all(fd, (const unsigned char *)svg->str, svg->len) != 0)
-            e = errno;
-    } else if (!e) {
-        sink s = {fd, 0};
-        cs = cairo_surface_write_to_png_stream(cv->surface, png_write, &s);
+    GString *png = NULL;
+    if (cv->fmt != DRAW_SVG) {
+        png = g_string_new(NULL);
+        cs = cairo_surface_write_to_png_stream(cv->surface, png_write, png);
         if (cs != CAIRO_STATUS_SUCCESS) {
-            e = s.err;
-            if (!e) { /* cairo failed before writing (no memory, say) */
-                if (svg)
-                    g_string_free(svg, TRUE);
-                close(fd);
-                unlink(tmp);
-                free(tmp);
-                set_err(err, errsize, "%s: PNG encoding failed: %s", path, cairo_status_to_string(cs));
-                return ATTN_ERR_FORMAT;
-            }
+            g_string_free(png, TRUE);
+            set_err(err, errsize, "%s: PNG encoding failed: %s", path, cairo_status_to_string(cs));
+            return ATTN_ERR_FORMAT;
         }
     }
-    if (svg)
-        g_string_free(svg, TRUE);
-    if (!e && fsync(fd) != 0) {
-        e = errno;
-        what = "sync";
+    GString *bytes = svg ? svg : png;
+    attn_bytes part = {bytes->str, bytes->len};
+    attn_status st = attn_file_write_atomic(path, &part, 1);
+    g_string_free(bytes, TRUE);
+    if (st != ATTN_OK) {
+        set_err(err, errsize, "%s", attn_errmsg());
+        return st;
     }
-    if (close(fd) != 0 && !e) {
-        e = errno;
-        what = "close";
-    }
-    if (!e && rename(tmp, path) != 0) {
-        e = errno;
-        what = "rename the temporary over";
-    }
-    if (e) {
-        unlink(tmp);
-        free(tmp);
-        set_err(err, errsize, "%s: cannot %s the picture: %s", path, what, strerror(e));
-        return ATTN_ERR_IO;
-    }
-    free(tmp);
-    /* make the rename durable; a directory that cannot be synced is no error */
-    char *dir = dirlen ? g_strndup(path, dirlen) : g_strdup(".");
-    int dfd = open(dir, O_RDONLY);
-    if (dfd >= 0) {
-        (void)fsync(dfd);
-        close(dfd);
-    }
-    g_free(dir);
     return ATTN_OK;
 }
 

@@ -10,7 +10,6 @@
 
 #include <errno.h>
 #include <jansson.h>
-#include <libgen.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -281,52 +280,10 @@ int train_log_write(const train_log *l, const char *path, const char *metric_nam
 
 int train_write_atomic(const char *path, const void *bytes, size_t size)
 {
-    char *dup1 = strdup(path), *dup2 = strdup(path);
-    if (!dup1 || !dup2) {
-        free(dup1), free(dup2);
-        return cli_error("%s: out of memory", path);
-    }
-    const char *dir = dirname(dup1), *base = basename(dup2);
-    size_t n = strlen(dir) + strlen(base) + 16;
-    char *tmp = malloc(n);
-    int rc = CLI_ERROR;
-    if (!tmp) {
-        cli_error("%s: out of memory", path);
-        goto out;
-    }
-    snprintf(tmp, n, "%s/.%s.XXXXXX", dir, base);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        cli_error("%s: cannot create a temporary file beside it: %s", path, strerror(errno));
-        goto out;
-    }
-    const char *p = bytes;
-    size_t left = size;
-    while (left > 0) {
-        ssize_t w = write(fd, p, left);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            cli_error("%s: write failed: %s", path, strerror(errno));
-            close(fd), unlink(tmp);
-            goto out;
-        }
-        p += w, left -= (size_t)w;
-    }
-    if (fsync(fd) != 0 || close(fd) != 0) {
-        cli_error("%s: write failed: %s", path, strerror(errno));
-        unlink(tmp);
-        goto out;
-    }
-    if (rename(tmp, path) != 0) {
-        cli_error("%s: cannot rename the temporary file over it: %s", path, strerror(errno));
-        unlink(tmp);
-        goto out;
-    }
-    rc = CLI_OK;
-out:
-    free(tmp), free(dup1), free(dup2);
-    return rc;
+    attn_bytes part = {bytes, size};
+    if (attn_file_write_atomic(path, &part, 1) != ATTN_OK)
+        return cli_error("%s", attn_errmsg());
+    return CLI_OK;
 }
 
 int train_report_write(const char *path, const char *task, const char *metric, double value,

@@ -223,45 +223,6 @@ static char *build_header(const char *path, const attn_model *m, const attn_opti
     return h;
 }
 
-/* The permission bits open(path, O_CREAT, 0666) would give (mkstemp makes
- * 0600).  The umask is read from /proc (reading it with umask() would change
- * it, racing other threads); elsewhere 0600 stays. */
-static mode_t new_file_mode(void)
-{
-    mode_t mode = 0600;
-    FILE *f = fopen("/proc/self/status", "r");
-    if (!f)
-        return mode;
-    char line[256];
-    unsigned mask;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "Umask: %o", &mask) == 1) {
-            mode = (mode_t)(0666 & ~mask);
-            break;
-        }
-    fclose(f);
-    return mode;
-}
-
-static int write_all(int fd, const void *data, size_t n)
-{
-    const unsigned char *p = data;
-    while (n > 0) {
-        size_t chunk = n > ((size_t)1 << 30) ? (size_t)1 << 30 : n;
-        ssize_t w = write(fd, p, chunk);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            if (w == 0)
-                errno = EIO;
-            return 0;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 1;
-}
-
 attn_status attn_checkpoint_save(const char *path, const attn_model *m, const attn_optimizer *opt,
                                  const attn_checkpoint_kv *meta, int64_t n_meta)
 {
@@ -295,65 +256,19 @@ attn_status attn_checkpoint_save(const char *path, const attn_model *m, const at
     if (!header)
         return ATTN_ERR_NOMEM;
 
-    static const char suffix[] = ".tmp.XXXXXX";
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + sizeof suffix);
-    if (!tmp) {
-        free(header);
-        return attn_set_error(ATTN_ERR_NOMEM, "%s: not written: out of memory", path);
-    }
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, suffix, sizeof suffix);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        st = attn_set_error(ATTN_ERR_IO, "%s: not written: cannot create the temporary file %s: %s", path, tmp,
-                            strerror(errno));
-        free(tmp);
-        free(header);
-        return st;
-    }
     unsigned char len8[8];
     for (int i = 0; i < 8; i++)
         len8[i] = (unsigned char)((uint64_t)hlen >> (8 * i));
     size_t block = (size_t)m->count * sizeof(float);
-    const char *step = NULL;
-    if (fchmod(fd, new_file_mode()) != 0)
-        step = "set the permissions of";
-    else if (!write_all(fd, len8, 8) || !write_all(fd, header, hlen) || !write_all(fd, m->params, block) ||
-             (opt && (!write_all(fd, m->opt_m, block) || !write_all(fd, m->opt_v, block))))
-        step = "write";
-    else if (fsync(fd) != 0)
-        step = "flush";
-    int err = errno;
-    if (close(fd) != 0 && !step) {
-        step = "close";
-        err = errno;
+    /* safetensors: header length, JSON header, then the data buffer */
+    attn_bytes parts[5] = {{len8, 8}, {header, hlen}, {m->params, block}, {NULL, 0}, {NULL, 0}};
+    if (opt) {
+        parts[3] = (attn_bytes){m->opt_m, block};
+        parts[4] = (attn_bytes){m->opt_v, block};
     }
-    if (!step && rename(tmp, path) != 0) {
-        step = "rename the temporary file over";
-        err = errno;
-    }
+    st = attn_file_write_atomic(path, parts, opt ? 5 : 3);
     free(header);
-    if (step) {
-        unlink(tmp);
-        free(tmp);
-        return attn_set_error(ATTN_ERR_IO, "%s: not written: cannot %s the file: %s", path, step, strerror(err));
-    }
-    free(tmp);
-    /* Make the rename durable.  Best effort: the file is complete already and
-     * some file systems refuse fsync on a directory. */
-    char *dir = dup_str(path);
-    if (dir) {
-        char *slash = strrchr(dir, '/');
-        const char *d = slash ? (slash == dir ? "/" : (*slash = 0, dir)) : ".";
-        int dfd = open(d, O_RDONLY);
-        if (dfd >= 0) {
-            (void)fsync(dfd);
-            close(dfd);
-        }
-        free(dir);
-    }
-    return ATTN_OK;
+    return st;
 }
 
 /* ---- loading ---- */

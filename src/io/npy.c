@@ -737,53 +737,7 @@ attn_status attn_npy_serialize(const attn_tensor *t, void **bytes, size_t *size)
     return ATTN_OK;
 }
 
-/* The permission bits a new file would get from open(path, O_CREAT, 0666):
- * mkstemp creates 0600, which would surprise users sharing outputs.  The
- * process umask cannot be read without changing it (racy with other
- * threads), so it is read from /proc on Linux; elsewhere keep 0600. */
-static mode_t new_file_mode(void)
-{
-    mode_t mode = 0600;
-    FILE *f = fopen("/proc/self/status", "r");
-    if (!f)
-        return mode;
-    char line[256];
-    while (fgets(line, sizeof line, f)) {
-        unsigned mask;
-        if (sscanf(line, "Umask: %o", &mask) == 1) {
-            mode = (mode_t)(0666 & ~mask);
-            break;
-        }
-    }
-    fclose(f);
-    return mode;
-}
-
-/* write() all n bytes, retrying short writes and EINTR. */
-static bool write_all(int fd, const unsigned char *p, size_t n)
-{
-    while (n > 0) {
-        size_t chunk = n > ((size_t)1 << 30) ? (size_t)1 << 30 : n;
-        ssize_t w = write(fd, p, chunk);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return false;
-        }
-        if (w == 0) {
-            errno = EIO;
-            return false;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return true;
-}
-
-/* Serialise in memory, write a temporary file beside the target, make it
- * durable (fsync), then rename it over the target: readers see the old file
- * or the new one, never a mixture.  Every failure after the temporary exists
- * removes it. */
+/* Serialise in memory, then write atomically (attn_file_write_atomic). */
 attn_status attn_npy_save(const char *path, const attn_tensor *t)
 {
     if (!path)
@@ -797,68 +751,8 @@ attn_status attn_npy_save(const char *path, const attn_tensor *t)
         snprintf(why, sizeof why, "%s", attn_errmsg());
         return attn_fail(st, "%s: not written: %s", path, why);
     }
-
-    static const char suffix[] = ".tmp.XXXXXX";
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + sizeof suffix);
-    if (!tmp) {
-        attn_free(bytes);
-        return attn_fail(ATTN_ERR_NOMEM, "%s: out of memory naming the temporary file", path);
-    }
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, suffix, sizeof suffix);
-
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        st = attn_fail(ATTN_ERR_IO, "%s: cannot create the temporary file %s: %s", path, tmp, strerror(errno));
-        free(tmp);
-        attn_free(bytes);
-        return st;
-    }
-    /* An existing target keeps its permissions; a new one gets the usual
-     * 0666 & ~umask.  Failing to set them is not worth failing the save. */
-    struct stat sb;
-    mode_t mode = stat(path, &sb) == 0 && S_ISREG(sb.st_mode) ? (sb.st_mode & 07777) : new_file_mode();
-    (void)fchmod(fd, mode);
-
-    const char *step = NULL;
-    int err = 0;
-    if (!write_all(fd, bytes, size))
-        step = "write";
-    else if (fsync(fd) != 0)
-        step = "sync";
-    if (step)
-        err = errno;
-    if (close(fd) != 0 && !step) {
-        step = "close";
-        err = errno;
-    }
-    if (!step && rename(tmp, path) != 0) {
-        step = "rename the temporary file over";
-        err = errno;
-    }
+    attn_bytes part = {bytes, size};
+    st = attn_file_write_atomic(path, &part, 1);
     attn_free(bytes);
-    if (step) {
-        unlink(tmp);
-        free(tmp);
-        return attn_fail(ATTN_ERR_IO, "%s: cannot %s it: %s; the file was not changed", path, step, strerror(err));
-    }
-    free(tmp);
-
-    /* Make the rename itself durable.  Best effort: the new file is already
-     * in place, and some file systems refuse fsync on a directory. */
-    const char *slash = strrchr(path, '/');
-    char *dir = slash ? malloc((size_t)(slash - path) + 2) : NULL;
-    if (dir) {
-        size_t dl = slash == path ? 1 : (size_t)(slash - path);
-        memcpy(dir, path, dl);
-        dir[dl] = '\0';
-    }
-    int dfd = open(dir ? dir : ".", O_RDONLY);
-    if (dfd >= 0) {
-        (void)fsync(dfd);
-        close(dfd);
-    }
-    free(dir);
-    return ATTN_OK;
+    return st;
 }
