@@ -16,6 +16,8 @@ command -v make >/dev/null 2>&1 || need+=(make)
 command -v cmake >/dev/null 2>&1 || need+=(cmake)
 command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 command -v python3 >/dev/null 2>&1 || need+=(python3 python3-venv)
+# the NumPy cross-checks make a venv: Debian splits venv support out of python3
+command -v python3 >/dev/null 2>&1 && { python3 -c "import ensurepip" 2>/dev/null || need+=(python3-venv); }
 # Libraries the tool will use (cairo, jansson) are added here with the
 # features that need them: for each, `pkg-config --exists MOD || need+=(PKG)`.
 # Pictures (attn viz): cairo, pango, and a CJK font so Chinese labels render.
