@@ -144,6 +144,12 @@ static inline int64_t attn_kv_head(const attn_problem *p, int64_t h) { return h 
 void attn_row_geometry(const attn_problem *p, int64_t b, int64_t i, int64_t *k0, int64_t *k1, int64_t *i_local,
                        int64_t *off);
 
+/* The visible key range [*lo, *hi) of row i of batch b by sequence bounds,
+ * key lengths, causality and the window (before the boolean mask and the
+ * bias), and the absolute index of its diagonal key (for ALiBi).  An empty
+ * range is *lo == *hi == 0.  What the tiled kernels iterate over. */
+void attn_row_range(const attn_problem *p, int64_t b, int64_t i, int64_t *lo, int64_t *hi, int64_t *diag);
+
 /* Is key j (absolute index) hidden for query row i of batch b / head h, by
  * causal, window, key lengths, sequence bounds or the boolean mask?  (The
  * bias and -inf scores are handled where scores are computed.) */

@@ -414,22 +414,29 @@ void attn_row_geometry(const attn_problem *p, int64_t b, int64_t i, int64_t *k0,
     *off = p->causal == ATTN_CAUSAL_TOP_LEFT ? 0 : (*k1 - *k0) - (q1 - q0);
 }
 
-bool attn_key_hidden(const attn_problem *p, int64_t b, int64_t h, int64_t i, int64_t j)
+void attn_row_range(const attn_problem *p, int64_t b, int64_t i, int64_t *lo, int64_t *hi, int64_t *diag)
 {
     int64_t k0, k1, il, off;
     attn_row_geometry(p, b, i, &k0, &k1, &il, &off);
-    if (j < k0 || j >= k1)
-        return true;
-    int64_t diag = il + off, jl = j - k0;
-    if (p->causal != ATTN_CAUSAL_NONE && jl > diag)
-        return true;
+    int64_t d = k0 + il + off, l = k0, h = k1;
+    if (p->causal != ATTN_CAUSAL_NONE && h > d + 1)
+        h = d + 1;
     if (p->window) {
-        if (p->window_left >= 0 && jl < diag - p->window_left)
-            return true;
-        if (p->window_right >= 0 && jl > diag + p->window_right)
-            return true;
+        if (p->window_left >= 0 && l < d - p->window_left)
+            l = d - p->window_left;
+        if (p->window_right >= 0 && h > d + p->window_right + 1)
+            h = d + p->window_right + 1;
     }
-    if (p->has_mask && !((const unsigned char *)p->mask.data)[attn_off4(&p->mask, b, h, i, j)])
+    if (l >= h)
+        l = h = 0;
+    *lo = l, *hi = h, *diag = d;
+}
+
+bool attn_key_hidden(const attn_problem *p, int64_t b, int64_t h, int64_t i, int64_t j)
+{
+    int64_t lo, hi, diag;
+    attn_row_range(p, b, i, &lo, &hi, &diag);
+    if (j < lo || j >= hi)
         return true;
-    return false;
+    return p->has_mask && !((const unsigned char *)p->mask.data)[attn_off4(&p->mask, b, h, i, j)];
 }

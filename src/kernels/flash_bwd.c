@@ -35,25 +35,6 @@
 
 static int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
-/* Visible key range [lo, hi) and diagonal of row i (see flash_fwd.c). */
-static void row_range(const attn_problem *p, int64_t b, int64_t i, int64_t *lo, int64_t *hi, int64_t *diag)
-{
-    int64_t k0, k1, il, off;
-    attn_row_geometry(p, b, i, &k0, &k1, &il, &off);
-    int64_t d = k0 + il + off, l = k0, h = k1;
-    if (p->causal != ATTN_CAUSAL_NONE && h > d + 1)
-        h = d + 1;
-    if (p->window) {
-        if (p->window_left >= 0 && l < d - p->window_left)
-            l = d - p->window_left;
-        if (p->window_right >= 0 && h > d + p->window_right + 1)
-            h = d + p->window_right + 1;
-    }
-    if (l >= h)
-        l = h = 0;
-    *lo = l, *hi = h, *diag = d;
-}
-
 /* Steps 2-5 on s[0..nk) of row i (keys j0..): hidden keys -inf; t (optional)
  * receives the soft-capped scores' tanh for the chain rule. */
 static void mods_row(const attn_problem *p, int64_t b, int64_t h, int64_t i, int64_t lo, int64_t hi, int64_t diag,
@@ -238,7 +219,7 @@ attn_status attn_flash_backward(const attn_problem *p, const attn_ukernels *uk)
     int64_t *rlo = rr, *rhi = rr + p->B * p->Lq, *rdiag = rr + 2 * p->B * p->Lq;
     for (int64_t b = 0; b < p->B; b++)
         for (int64_t i = 0; i < p->Lq; i++)
-            row_range(p, b, i, &rlo[b * p->Lq + i], &rhi[b * p->Lq + i], &rdiag[b * p->Lq + i]);
+            attn_row_range(p, b, i, &rlo[b * p->Lq + i], &rhi[b * p->Lq + i], &rdiag[b * p->Lq + i]);
 #pragma omp parallel num_threads(nt)
     {
         float *f = ws + per * (size_t)omp_get_thread_num();

@@ -39,26 +39,6 @@
 
 static int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
-/* The visible key range [lo, hi) of row i before the boolean mask and the
- * bias, and the absolute diagonal (for ALiBi).  Empty: lo == hi == 0. */
-static void row_range(const attn_problem *p, int64_t b, int64_t i, int64_t *lo, int64_t *hi, int64_t *diag)
-{
-    int64_t k0, k1, il, off;
-    attn_row_geometry(p, b, i, &k0, &k1, &il, &off);
-    int64_t d = k0 + il + off, l = k0, h = k1;
-    if (p->causal != ATTN_CAUSAL_NONE && h > d + 1)
-        h = d + 1;
-    if (p->window) {
-        if (p->window_left >= 0 && l < d - p->window_left)
-            l = d - p->window_left;
-        if (p->window_right >= 0 && h > d + p->window_right + 1)
-            h = d + p->window_right + 1;
-    }
-    if (l >= h)
-        l = h = 0;
-    *lo = l, *hi = h, *diag = d;
-}
-
 /* Steps 2-5 on scores s[jj * stride] of row i, keys j0 .. j0+nk-1: hidden
  * keys become -inf, visible ones get soft-cap, ALiBi and bias. */
 static void mods_row(const attn_problem *p, int64_t b, int64_t h, int64_t i, int64_t lo, int64_t hi, int64_t diag,
@@ -165,7 +145,7 @@ static void fwd_item(const attn_problem *p, const attn_ukernels *uk, fwd_ws *w, 
     const bool cosine = p->score == ATTN_SCORE_COSINE;
     int64_t jmin = INT64_MAX, jmax = 0;
     for (int64_t r = 0; r < nr; r++) {
-        row_range(p, b, i0 + r, &w->lo[r], &w->hi[r], &w->diag[r]);
+        attn_row_range(p, b, i0 + r, &w->lo[r], &w->hi[r], &w->diag[r]);
         if (w->lo[r] < w->hi[r]) {
             jmin = w->lo[r] < jmin ? w->lo[r] : jmin;
             jmax = w->hi[r] > jmax ? w->hi[r] : jmax;
@@ -330,7 +310,7 @@ static void dec_chunk(const attn_problem *p, const attn_ukernels *uk, dec_ws *w,
         }
         for (int64_t rr = 0; rr < rows; rr++) {
             int64_t h = hk * p->group + rr / p->Lq, i = rr % p->Lq, lo, hi, diag;
-            row_range(p, b, i, &lo, &hi, &diag);
+            attn_row_range(p, b, i, &lo, &hi, &diag);
             float *s = w->s + rr * DEC_BK;
             if (lo >= j0 + nk || hi <= j0) {
                 for (int64_t jj = 0; jj < npad; jj++)
