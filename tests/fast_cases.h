@@ -1,0 +1,52 @@
+/*
+ * fast_cases.h - what the tiled-kernel tests (test_fast_fwd.c,
+ * test_fast_bwd.c) share: strided f32 test tensors, a problem
+ * configuration, and the generator of random configurations covering every
+ * option of SEMANTICS.md.
+ */
+#ifndef ATTN_FAST_CASES_H
+#define ATTN_FAST_CASES_H
+
+#include "testutil.h"
+
+typedef struct buf {
+    float *mem;
+    attn_tensor t;
+} buf;
+
+/* A (n0, n1, n2, n3) f32 tensor in one of three layouts:
+ *   0 contiguous; 1 stored as (n0, n2, n1, n3) with rows padded by 3 and the
+ *   data pointer one float off alignment; 2 last dimension of stride 2. */
+buf make(test_rng *r, const int64_t n[4], int layout, double sd);
+/* The element (i0, i1, i2, i3) of b. */
+float *at(buf *b, int64_t i0, int64_t i1, int64_t i2, int64_t i3);
+
+typedef struct cfg {
+    int64_t B, Hq, Hkv, Lq, Lk, D, Dv;
+    int layout;
+    attn_options o;
+    const char *what;
+    double qscale; /* multiplies q (1e15 for the huge-score test) */
+    int nan_hidden; /* plant NaN/Inf in K/V rows of keys hidden from every row */
+} cfg;
+
+/* The kernels the tests force, each if this CPU supports it. */
+extern const attn_kernel kernels[3];
+
+/* A one-line description of c for failure messages. */
+void describe(const cfg *c, char *s, size_t n);
+
+/* Storage for the optional tensors of one random config. */
+typedef struct extras {
+    unsigned char *mask;
+    float *bias;
+    int64_t klen[4];
+    int64_t cu_q[5], cu_k[5];
+    float slopes[16];
+} extras;
+
+/* A random configuration whose optional tensors live in *x (freed by the
+ * caller: x->mask, x->bias). */
+cfg random_cfg(test_rng *r, extras *x);
+
+#endif
