@@ -9,12 +9,13 @@ static double now(void){struct timespec t;clock_gettime(CLOCK_MONOTONIC,&t);retu
 static int cmpd(const void*a,const void*b){double x=*(const double*)a,y=*(const double*)b;return x<y?-1:x>y;}
 #define REPS 400
 static float *qt,*st,*ot,*K,*V; static int D,R=384,L=400,BCk=64; static const float*kr[64],*vr[64];
-static float m[400],l[400],al[400];
+static float m[400],l[400],al[400],tm[400],*VP;
 static void tile(const attn_ukernels*uk,double*t3){
-  double t0=now(); uk->gemm_a(BCk,D,R,qt,L,kr,st,L,0); double t1=now();
+  for(int r=0;r<R;r++)tm[r]=-INFINITY;
+  double t0=now(); uk->gemm_a(BCk,D,R,qt,L,kr,st,L,0,tm); double t1=now();
   for(int r=0;r<R;r++)m[r]=1;
-  uk->softmax(st,L,BCk,R,m,l,al); double t2=now();
-  uk->gemm_b(D,BCk,R,st,L,vr,ot,L,1,al); double t3_=now();
+  uk->softmax(st,L,BCk,R,m,l,al,tm); double t2=now();
+  uk->gemm_bp(D,BCk,R,st,L,VP,ot,L,al); double t3_=now();
   t3[0]=t1-t0;t3[1]=t2-t1;t3[2]=t3_-t2;}
 int main(int argc,char**argv){
   D = argc>1?atoi(argv[1]):128;
@@ -23,6 +24,9 @@ int main(int argc,char**argv){
   for(int i=0;i<D*L;i++)qt[i]=0.01f*(i%7),ot[i]=0;
   for(int i=0;i<BCk*D;i++)K[i]=0.01f*(i%5),V[i]=0.1f*(i%3);
   for(int j=0;j<BCk;j++)kr[j]=K+j*D,vr[j]=V+j*D;
+  /* V in the forward's panels (tables with panels of 8 columns) */
+  VP=aligned_alloc(64,4*BCk*(D+8));
+  for(int j=0;j<BCk;j++)for(int d=0;d<D;d++)VP[d/8*BCk*8+j*8+d%8]=V[j*D+d];
   static double e[2][4][REPS]; double fl=2.0*BCk*D*R;
   for(int rep=0;rep<REPS;rep++){
     double t0=now(); double f=uk_a.fma_probe(20000); double tp=now()-t0; double peak=f/tp;

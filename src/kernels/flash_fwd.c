@@ -4,11 +4,14 @@
  * A work item is one block of BR query rows of one (b, h).  Its rows are the
  * lanes: Q^T (D x BR, scale folded in) is packed once, then for each tile of
  * BC keys
- *     S^T = K_tile Q^T           (BC x BR)  gemm_a, K rows read in place
+ *     S^T = K_tile Q^T           (BC x BR)  gemm_a, K rows read in place;
+ *                                when no step below changes S, the rows'
+ *                                maxima come out of its registers too
  *     steps 2-5 where needed     (soft-cap, ALiBi, bias, masks -> -inf)
  *     online softmax per lane    (running max m, sum l, rescale alpha)
  *     dropout on P (counter-based, keyed by the absolute (b, h, i, j))
- *     O^T = alpha O^T + V_tile^T P^T   (Dv x BR)  gemm_b
+ *     O^T = alpha O^T + V_tile^T P^T   (Dv x BR)  gemm_bp, V packed in
+ *                                panels of the register tile's width
  * and at the end out = O^T / l, lse = m + log l.  No Lq x Lk matrix exists.
  *
  * Tiles no row can see (causal, window, lengths, packed sequences) are
@@ -75,23 +78,15 @@ static double row_norm(const float *x, const attn_view4 *v, int64_t a, int64_t b
     return sqrt(acc);
 }
 
-static bool row_finite(const float *x, int64_t n)
-{
-    float acc = 0;
-    for (int64_t d = 0; d < n; d++)
-        acc += x[d] * 0.0f; /* NaN iff some x is NaN or Inf */
-    return acc == 0.0f;
-}
-
 /* Per-thread workspace of the tiled forward. */
 typedef struct fwd_ws {
     float *qt, *st, *ot;       /* D x BR, BC x BR, Dv x BR */
     float *m, *l, *alpha;      /* BR each */
     float *qscale;             /* BR: scale, or scale / |q_i| (cosine) */
+    float *tmax;               /* BR: the tile's row maxima (gemm_a's cmax) */
     int64_t *lo, *hi, *diag;   /* BR each */
-    const float **krows, **vrows;
-    float *kpack, *vpack;      /* BC x D, BC x Dv: strided inputs only */
-    float *zero;               /* max(D, Dv) zeros */
+    const float **krows;       /* BC: the K tile's rows */
+    float *kpack, *vp;         /* BC x D: strided K; the V tile in panels (pack_v) */
     int64_t bad[BC];
 } fwd_ws;
 
@@ -120,17 +115,55 @@ static size_t fwd_ws_layout(fwd_ws *w, float *base, const attn_problem *p)
     w->l = take(&f, &total, BR);
     w->alpha = take(&f, &total, BR);
     w->qscale = take(&f, &total, BR);
+    w->tmax = take(&f, &total, BR + 16);
     w->lo = (int64_t *)take(&f, &total, 2 * BR);
     w->hi = (int64_t *)take(&f, &total, 2 * BR);
     w->diag = (int64_t *)take(&f, &total, 2 * BR);
     w->krows = (const float **)take(&f, &total, 2 * BC);
-    w->vrows = (const float **)take(&f, &total, 2 * BC);
     w->kpack = take(&f, &total, BC * D);
-    w->vpack = take(&f, &total, BC * Dv);
-    w->zero = take(&f, &total, D + Dv);
-    if (base)
-        memset(w->zero, 0, (size_t)(D + Dv) * sizeof(float));
+    w->vp = take(&f, &total, BC * (Dv + ATTN_MAX_PANEL)); /* nk * round_up(Dv, P) at most */
     return total;
+}
+
+/* Does the row x[0], x[sd], ... x[(n-1) sd] hold only finite values? */
+static bool row_finite(const float *x, int64_t n, int64_t sd)
+{
+    float acc = 0;
+    for (int64_t d = 0; d < n; d++)
+        acc += x[d * sd] * 0.0f; /* NaN iff some x is NaN or Inf */
+    return acc == 0.0f;
+}
+
+/* V rows j0 .. j0+nk-1 of (b, hk) in panels of P columns for gemm_bp:
+ * vp[(d / P) * nk * P + jj * P + d % P] = V[j0 + jj][d].  With check, a row
+ * holding NaN or Inf is packed as zeros and its index jj listed in bad
+ * (returns their number): the caller adds it to the rows that see it. */
+static int pack_v(const attn_problem *p, int64_t b, int64_t hk, int64_t j0, int64_t nk, int64_t P, float *vp,
+                  bool check, int64_t *bad)
+{
+    const float *v = p->v.data;
+    const int64_t Dv = p->Dv, sd = p->Dv <= 1 ? 1 : p->v.st[3];
+    int nbad = 0;
+    for (int64_t jj = 0; jj < nk; jj++) {
+        const float *row = v + attn_off4(&p->v, b, hk, j0 + jj, 0);
+        bool zero = check && !row_finite(row, Dv, sd);
+        if (zero)
+            bad[nbad++] = jj;
+        float *dst = vp + jj * P;
+        for (int64_t d0 = 0; d0 < Dv; d0 += P, dst += nk * P) {
+            int64_t n = Dv - d0 < P ? Dv - d0 : P;
+            if (zero)
+                memset(dst, 0, (size_t)n * sizeof(float));
+            else if (sd == 1 && n == 8) /* a constant size: two moves, not a call */
+                memcpy(dst, row + d0, 8 * sizeof(float));
+            else if (sd == 1)
+                memcpy(dst, row + d0, (size_t)n * sizeof(float));
+            else
+                for (int64_t c = 0; c < n; c++)
+                    dst[c] = row[(d0 + c) * sd];
+        }
+    }
+    return nbad;
 }
 
 /* One item: rows i0 .. i0+nr-1 of (b, h). */
@@ -168,9 +201,11 @@ static void fwd_item(const attn_problem *p, const attn_ukernels *uk, fwd_ws *w, 
         }
     }
     const bool elementwise = p->softcap > 0 || p->alibi || p->has_bias || p->has_mask;
-    const bool k_unit = p->k.st[3] == 1 || D <= 1, v_unit = p->v.st[3] == 1 || Dv <= 1;
+    const bool k_unit = p->k.st[3] == 1 || D <= 1;
     const uint32_t threshold = attn_dropout_threshold(p->dropout_p);
     const float keep_scale = (float)(1.0 / (1.0 - p->dropout_p));
+    const int64_t P = uk->panel;
+    ATTN_ASSERT(P >= 1 && P <= ATTN_MAX_PANEL);
     for (int64_t j0 = jmin; j0 < jmax; j0 += BC) {
         int64_t nk = jmax - j0 < BC ? jmax - j0 : BC;
         bool any = false, full = true;
@@ -182,33 +217,23 @@ static void fwd_item(const attn_problem *p, const attn_ukernels *uk, fwd_ws *w, 
         }
         if (!any)
             continue; /* a tile no row sees: K and V are not read */
+        bool hidden_possible = !full || p->has_mask || p->has_bias;
         for (int64_t jj = 0; jj < nk; jj++) {
-            int64_t j = j0 + jj;
             if (k_unit)
-                w->krows[jj] = k + attn_off4(&p->k, b, hk, j, 0);
+                w->krows[jj] = k + attn_off4(&p->k, b, hk, j0 + jj, 0);
             else {
                 for (int64_t d = 0; d < D; d++)
-                    w->kpack[jj * D + d] = k[attn_off4(&p->k, b, hk, j, d)];
+                    w->kpack[jj * D + d] = k[attn_off4(&p->k, b, hk, j0 + jj, d)];
                 w->krows[jj] = w->kpack + jj * D;
             }
-            if (v_unit)
-                w->vrows[jj] = v + attn_off4(&p->v, b, hk, j, 0);
-            else {
-                for (int64_t d = 0; d < Dv; d++)
-                    w->vpack[jj * Dv + d] = v[attn_off4(&p->v, b, hk, j, d)];
-                w->vrows[jj] = w->vpack + jj * Dv;
-            }
         }
-        if (k_unit && v_unit && j0 + BC < jmax) /* the next tile's K and V rows on their way to the caches */
-            for (int64_t jj = 0; jj < BC && j0 + BC + jj < jmax; jj++) {
-                const char *kr = (const char *)(k + attn_off4(&p->k, b, hk, j0 + BC + jj, 0));
-                const char *vr = (const char *)(v + attn_off4(&p->v, b, hk, j0 + BC + jj, 0));
-                for (int64_t off = 0; off < D * 4; off += 64)
-                    __builtin_prefetch(kr + off, 0, 2);
-                for (int64_t off = 0; off < Dv * 4; off += 64)
-                    __builtin_prefetch(vr + off, 0, 2);
-            }
-        uk->gemm_a(nk, D, R, w->qt, L, w->krows, w->st, L, 0);
+        int nbad = pack_v(p, b, hk, j0, nk, P, w->vp, hidden_possible, w->bad);
+        /* the row maxima come out of gemm_a when no step below changes S */
+        float *tmax = !cosine && !elementwise && full ? w->tmax : NULL;
+        if (tmax)
+            for (int64_t r = 0; r < R; r++)
+                tmax[r] = -INFINITY;
+        uk->gemm_a(nk, D, R, w->qt, L, w->krows, w->st, L, 0, tmax);
         if (cosine) /* divide column j by max(|k_j|, 1e-12) */
             for (int64_t jj = 0; jj < nk; jj++) {
                 float kinv = (float)(1.0 / fmax(row_norm(k, &p->k, b, hk, j0 + jj, D), 1e-12));
@@ -216,7 +241,6 @@ static void fwd_item(const attn_problem *p, const attn_ukernels *uk, fwd_ws *w, 
                 for (int64_t r = 0; r < R; r++)
                     sj[r] *= kinv;
             }
-        bool hidden_possible = !full || p->has_mask || p->has_bias;
         if (elementwise)
             for (int64_t r = 0; r < nr; r++)
                 mods_row(p, b, h, i0 + r, w->lo[r], w->hi[r], w->diag[r], j0, nk, w->st + r, L);
@@ -230,7 +254,7 @@ static void fwd_item(const attn_problem *p, const attn_ukernels *uk, fwd_ws *w, 
                 for (int64_t jj = e; jj < nk; jj++)
                     w->st[jj * L + r] = -INFINITY;
             }
-        uk->softmax(w->st, L, nk, R, w->m, w->l, w->alpha);
+        uk->softmax(w->st, L, nk, R, w->m, w->l, w->alpha, tmax);
         if (p->dropout_p > 0)
             for (int64_t r = 0; r < nr; r++) {
                 uint64_t drow = attn_dropout_row(p->dropout_seed, b, h, i0 + r);
@@ -239,22 +263,15 @@ static void fwd_item(const attn_problem *p, const attn_ukernels *uk, fwd_ws *w, 
                     *e = (attn_dropout_bits(drow, j0 + jj) >> 8) >= threshold ? *e * keep_scale : 0.0f;
                 }
             }
-        int nbad = 0;
-        if (hidden_possible)
-            for (int64_t jj = 0; jj < nk; jj++)
-                if (!row_finite(w->vrows[jj], Dv)) {
-                    w->bad[nbad++] = jj;
-                    w->vrows[jj] = w->zero;
-                }
-        uk->gemm_b(Dv, nk, R, w->st, L, w->vrows, w->ot, L, 1, w->alpha); /* O^T = alpha O^T + V^T P^T */
+        uk->gemm_bp(Dv, nk, R, w->st, L, w->vp, w->ot, L, w->alpha); /* O^T = alpha O^T + V^T P^T */
         for (int e = 0; e < nbad; e++) { /* a non-finite V row: only the rows that see it */
             int64_t jj = w->bad[e];
-            const float *vr = v_unit ? v + attn_off4(&p->v, b, hk, j0 + jj, 0) : w->vpack + jj * Dv;
+            const float *vr = v + attn_off4(&p->v, b, hk, j0 + jj, 0);
             for (int64_t r = 0; r < nr; r++) {
                 float pw = w->st[jj * L + r];
                 if (pw != 0)
                     for (int64_t d = 0; d < Dv; d++)
-                        w->ot[d * L + r] += pw * vr[d];
+                        w->ot[d * L + r] += pw * vr[d * p->v.st[3]];
             }
         }
     }

@@ -13,26 +13,38 @@
 
 #include "core/internal.h"
 
-#define ATTN_LANES 16 /* every lane count R is a multiple of this */
+#define ATTN_LANES 16    /* every lane count R is a multiple of this */
+#define ATTN_MAX_PANEL 8 /* the widest panel of any table (attn_ukernels.panel) */
 
 typedef struct attn_ukernels {
     attn_kernel id;
     const char *name;
     /* C[n][r] (= or +=) sum_{k<K} X[k][r] * Y[n][k],  n < N, r < R.
      * X: K rows of stride ldx (lanes contiguous); Y: N row pointers, each
-     * contiguous along k; C: N rows of stride ldc.  accumulate: += else =. */
+     * contiguous along k; C: N rows of stride ldc.  accumulate: += else =.
+     * With cmax (R values): also cmax[r] = max(cmax[r], max_n C[n][r]),
+     * taken while the tile is in registers (the forward's row maxima). */
     void (*gemm_a)(int64_t N, int64_t K, int64_t R, const float *x, int64_t ldx, const float *const *y, float *c,
-                   int64_t ldc, int accumulate);
+                   int64_t ldc, int accumulate, float *cmax);
     /* C[n][r] (= or +=) sum_{k<K} X[k][r] * Y[k][n],  Y: K row pointers, each
      * contiguous along n (Y[k] + n).  With alpha (R values) and accumulate,
      * C[n][r] = alpha[r] C[n][r] + sum ... (the online softmax's rescale). */
     void (*gemm_b)(int64_t N, int64_t K, int64_t R, const float *x, int64_t ldx, const float *const *y, float *c,
                    int64_t ldc, int accumulate, const float *alpha);
+    /* The forward's O^T update, with Y packed in panels of `panel` columns:
+     * C[n][r] = alpha[r] C[n][r] + sum_{k<K} X[k][r] * Yp[n][k], where Yp[n][k]
+     * is yp[(n / panel) * K * panel + k * panel + n % panel] (columns past N
+     * in the last panel are not read). */
+    int panel;
+    void (*gemm_bp)(int64_t N, int64_t K, int64_t R, const float *x, int64_t ldx, const float *yp, float *c,
+                    int64_t ldc, const float *alpha);
     /* Online softmax over a tile S[j][r] (j < nk rows of stride lds, r < R):
-     *   mx = max(m[r], max_j S[j][r]);  mu = mx == -inf ? 0 : mx
+     *   mx = max(m[r], max_j S[j][r]) (max_j S[j][r] read from tmax[r] when
+     *   tmax is not NULL: gemm_a's cmax);  mu = mx == -inf ? 0 : mx
      *   alpha[r] = exp(m[r] - mu) (1 when m[r] == mu);  S[j][r] = exp(S[j][r] - mu),
      *   exactly 0 where S was -inf;  l[r] = l[r] * alpha[r] + sum_j S[j][r];  m[r] = mx. */
-    void (*softmax)(float *s, int64_t lds, int64_t nk, int64_t R, float *m, float *l, float *alpha);
+    void (*softmax)(float *s, int64_t lds, int64_t nk, int64_t R, float *m, float *l, float *alpha,
+                    const float *tmax);
     /* y[i] = exp(x[i] - sub[i / per]) for i < n (n % ATTN_LANES == 0), exactly 0
      * where x is -inf.  With per = n: one subtrahend. */
     void (*exp_sub)(const float *x, float *y, int64_t n, const float *sub, int64_t per);

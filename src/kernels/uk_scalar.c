@@ -8,7 +8,7 @@
 #include <math.h>
 
 static void gemm_a(int64_t N, int64_t K, int64_t R, const float *x, int64_t ldx, const float *const *y, float *c,
-                   int64_t ldc, int accumulate)
+                   int64_t ldc, int accumulate, float *cmax)
 {
     for (int64_t n = 0; n < N; n++) {
         float *cr = c + n * ldc;
@@ -21,6 +21,9 @@ static void gemm_a(int64_t N, int64_t K, int64_t R, const float *x, int64_t ldx,
             for (int64_t r = 0; r < R; r++)
                 cr[r] += xk[r] * yk;
         }
+        if (cmax)
+            for (int64_t r = 0; r < R; r++)
+                cmax[r] = fmaxf(cmax[r], cr[r]);
     }
 }
 
@@ -44,12 +47,35 @@ static void gemm_b(int64_t N, int64_t K, int64_t R, const float *x, int64_t ldx,
     }
 }
 
-static void softmax_tile(float *s, int64_t lds, int64_t nk, int64_t R, float *m, float *l, float *alpha)
+#define PANEL 8
+
+static void gemm_bp(int64_t N, int64_t K, int64_t R, const float *x, int64_t ldx, const float *yp, float *c,
+                    int64_t ldc, const float *alpha)
+{
+    for (int64_t n = 0; n < N; n++) {
+        const float *y = yp + n / PANEL * K * PANEL + n % PANEL;
+        float *cr = c + n * ldc;
+        for (int64_t r = 0; r < R; r++)
+            cr[r] *= alpha[r];
+        for (int64_t k = 0; k < K; k++) {
+            float yk = y[k * PANEL];
+            const float *xk = x + k * ldx;
+            for (int64_t r = 0; r < R; r++)
+                cr[r] += xk[r] * yk;
+        }
+    }
+}
+
+static void softmax_tile(float *s, int64_t lds, int64_t nk, int64_t R, float *m, float *l, float *alpha,
+                         const float *tmax)
 {
     for (int64_t r = 0; r < R; r++) {
         float mx = m[r];
-        for (int64_t j = 0; j < nk; j++)
-            mx = fmaxf(mx, s[j * lds + r]);
+        if (tmax)
+            mx = fmaxf(mx, tmax[r]);
+        else
+            for (int64_t j = 0; j < nk; j++)
+                mx = fmaxf(mx, s[j * lds + r]);
         float mu = mx == -INFINITY ? 0.0f : mx;
         float al = m[r] == mu ? 1.0f : expf(m[r] - mu), sum = 0;
         for (int64_t j = 0; j < nk; j++) {
@@ -111,6 +137,8 @@ const attn_ukernels attn_uk_scalar = {
     .name = "scalar",
     .gemm_a = gemm_a,
     .gemm_b = gemm_b,
+    .panel = PANEL,
+    .gemm_bp = gemm_bp,
     .softmax = softmax_tile,
     .exp_sub = exp_sub,
     .dsoftmax = dsoftmax,

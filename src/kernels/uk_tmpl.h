@@ -21,7 +21,7 @@
 #define UK_INLINE static inline __attribute__((always_inline))
 
 UK_INLINE void ga_tile(const int rv, const int nc, int64_t K, const float *x, int64_t ldx, const float *const *y,
-                       float *c, int64_t ldc, int accumulate)
+                       float *c, int64_t ldc, int accumulate, float *cmax)
 {
     VF a[NCMAX][RVMAX];
     const float *yp[NCMAX];
@@ -43,6 +43,13 @@ UK_INLINE void ga_tile(const int rv, const int nc, int64_t K, const float *x, in
     for (int n = 0; n < nc; n++)
         for (int v = 0; v < rv; v++)
             VSTORE(c + n * ldc + v * W, a[n][v]);
+    if (cmax) /* the rows' maxima while the tile is still in registers */
+        for (int v = 0; v < rv; v++) {
+            VF mx = VLOAD(cmax + v * W);
+            for (int n = 0; n < nc; n++)
+                mx = VMAX(mx, a[n][v]);
+            VSTORE(cmax + v * W, mx);
+        }
 }
 
 UK_INLINE void gb_tile(const int rv, const int nc, int64_t n0, int64_t K, const float *x, int64_t ldx,
@@ -62,6 +69,33 @@ UK_INLINE void gb_tile(const int rv, const int nc, int64_t n0, int64_t K, const 
             xv[v] = VLOAD(x + k * ldx + v * W);
         for (int n = 0; n < nc; n++) {
             VF b = VSET1(yk[n]);
+            for (int v = 0; v < rv; v++)
+                a[n][v] = VFMA(xv[v], b, a[n][v]);
+        }
+    }
+    for (int n = 0; n < nc; n++)
+        for (int v = 0; v < rv; v++)
+            VSTORE(c + n * ldc + v * W, a[n][v]);
+}
+
+/* The forward's O^T update: Y packed in panels of NCMAX columns (yp[k *
+ * NCMAX + n] for the panel's column n), so the broadcasts come from one
+ * pointer that walks the panel in order. */
+UK_INLINE void gbp_tile(const int rv, const int nc, int64_t K, const float *x, int64_t ldx, const float *yp,
+                        float *c, int64_t ldc, const float *alpha)
+{
+    VF a[NCMAX][RVMAX], al[RVMAX];
+    for (int v = 0; v < rv; v++)
+        al[v] = VLOAD(alpha + v * W);
+    for (int n = 0; n < nc; n++)
+        for (int v = 0; v < rv; v++)
+            a[n][v] = VMUL(VLOAD(c + n * ldc + v * W), al[v]);
+    for (int64_t k = 0; k < K; k++, yp += NCMAX) {
+        VF xv[RVMAX];
+        for (int v = 0; v < rv; v++)
+            xv[v] = VLOAD(x + k * ldx + v * W);
+        for (int n = 0; n < nc; n++) {
+            VF b = VSET1(yp[n]);
             for (int v = 0; v < rv; v++)
                 a[n][v] = VFMA(xv[v], b, a[n][v]);
         }
@@ -99,14 +133,14 @@ UK_INLINE void gb_tile(const int rv, const int nc, int64_t n0, int64_t K, const 
     }
 
 static void gemm_a(int64_t N, int64_t K, int64_t R, const float *x, int64_t ldx, const float *const *y, float *c,
-                   int64_t ldc, int accumulate)
+                   int64_t ldc, int accumulate, float *cmax)
 {
     ATTN_ASSERT(R % W == 0);
     for (int64_t r0 = 0; r0 < R; r0 += RVMAX * W) {
         int rv = (int)((R - r0) / W < RVMAX ? (R - r0) / W : RVMAX);
         for (int64_t n0 = 0; n0 < N; n0 += NCMAX) {
             int nc = (int)(N - n0 < NCMAX ? N - n0 : NCMAX);
-#define UK_CALL_A(RV, NC) ga_tile(RV, NC, K, x + r0, ldx, y + n0, c + n0 * ldc + r0, ldc, accumulate)
+#define UK_CALL_A(RV, NC) ga_tile(RV, NC, K, x + r0, ldx, y + n0, c + n0 * ldc + r0, ldc, accumulate, cmax ? cmax + r0 : NULL)
             UK_CASES(UK_CALL_A)
 #undef UK_CALL_A
         }
@@ -128,13 +162,32 @@ static void gemm_b(int64_t N, int64_t K, int64_t R, const float *x, int64_t ldx,
     }
 }
 
-static void softmax_tile(float *s, int64_t lds, int64_t nk, int64_t R, float *m, float *l, float *alpha)
+static void gemm_bp(int64_t N, int64_t K, int64_t R, const float *x, int64_t ldx, const float *yp, float *c,
+                    int64_t ldc, const float *alpha)
+{
+    ATTN_ASSERT(R % W == 0);
+    for (int64_t r0 = 0; r0 < R; r0 += RVMAX * W) {
+        int rv = (int)((R - r0) / W < RVMAX ? (R - r0) / W : RVMAX);
+        for (int64_t n0 = 0; n0 < N; n0 += NCMAX) {
+            int nc = (int)(N - n0 < NCMAX ? N - n0 : NCMAX);
+#define UK_CALL_BP(RV, NC) gbp_tile(RV, NC, K, x + r0, ldx, yp + n0 * K, c + n0 * ldc + r0, ldc, alpha + r0)
+            UK_CASES(UK_CALL_BP)
+#undef UK_CALL_BP
+        }
+    }
+}
+
+static void softmax_tile(float *s, int64_t lds, int64_t nk, int64_t R, float *m, float *l, float *alpha,
+                         const float *tmax)
 {
     const VF ninf = VSET1(-INFINITY), zero = VZERO(), one = VSET1(1.0f);
     for (int64_t r = 0; r < R; r += W) {
         VF mo = VLOAD(m + r), mx = mo;
-        for (int64_t j = 0; j < nk; j++)
-            mx = VMAX(mx, VLOAD(s + j * lds + r));
+        if (tmax)
+            mx = VMAX(mx, VLOAD(tmax + r));
+        else
+            for (int64_t j = 0; j < nk; j++)
+                mx = VMAX(mx, VLOAD(s + j * lds + r));
         VF mu = VBLEND_EQ(mx, ninf, zero, mx); /* mx == -inf ? 0 : mx */
         VF al = VBLEND_EQ(mo, mu, one, VEXP(VSUB(mo, mu)));
         VF sum0 = VZERO(), sum1 = VZERO();
@@ -259,6 +312,8 @@ const attn_ukernels UK_TABLE = {
     .name = UK_NAME,
     .gemm_a = gemm_a,
     .gemm_b = gemm_b,
+    .panel = NCMAX,
+    .gemm_bp = gemm_bp,
     .softmax = softmax_tile,
     .exp_sub = exp_sub,
     .dsoftmax = dsoftmax,
