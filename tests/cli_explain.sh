@@ -126,7 +126,14 @@ check_all "seed 002" "$text" seed_qk.csv seed_qk.csv seed_v.csv scaled_dot none
 want=$(awk 'BEGIN { s = sqrt(3); a[1] = 0.14 / s; a[2] = 0.32 / s; a[3] = 0.50 / s; a[4] = 0.68 / s;
     for (j = 1; j <= 4; j++) t += exp(a[j]); for (j = 1; j <= 4; j++) printf "%.9f ", exp(a[j]) / t }')
 near "seed 002 weights q_1 (awk)" "$(row "$text" "step 3" "q_1")" "$want"
-has "softmax denominator written out" "$text" "sum_j exp(a_1j) = exp(0.080829) + exp(0.184752) + exp(0.288675) + exp(0.392598) = "
+# The written-out softmax subtracts the row's maximum m = a_14 first (the stable form).
+has "softmax: the row maximum is named and subtracted" "$text" "largest score m = max_j a_1j = 0.392598 subtracted first"
+has "softmax denominator written out" "$text" \
+    "sum_j exp(a_1j - m) = exp(-0.311769) + exp(-0.207846) + exp(-0.103923) + exp(0.000000) = "
+want=$(awk 'BEGIN { s = sqrt(3); for (j = 1; j <= 4; j++) t += exp((0.14 + 0.18 * (j - 1) - 0.68) / s); printf "%.6f", t }')
+has "softmax denominator's value (awk: $want)" "$text" "+ exp(0.000000) = $want"
+has "w_11 written out" "$text" "w_11 = exp(-0.311769) / $want = 0.212478"
+has "log-sum-exp = m + log(sum)" "$text" "log-sum-exp of row 1: 1.629748"
 
 text=$("$ATTN" explain --score dot)
 check_all "seed 002 --score dot" "$text" seed_qk.csv seed_qk.csv seed_v.csv dot none
@@ -134,6 +141,39 @@ text=$("$ATTN" explain --score cosine --causal top-left)
 check_all "seed 002 --score cosine --causal top-left" "$text" seed_qk.csv seed_qk.csv seed_v.csv cosine top-left
 has "causal hides keys with -inf" "$text" "a_12 = -inf"
 has "causal rule stated" "$text" "causal top-left: query i sees keys j <= i"
+
+# ------------------------------------------------- huge scores: exp(a) overflows
+# Scores 1000, 999, -1000 (exp(1000) is inf in double): every number printed is
+# finite, the written-out softmax is exp(a - m), and the weights are right.
+printf '1000\n-3\n' >qh.csv
+printf '1\n0.999\n-1\n' >kh.csv
+printf '1,2\n3,4\n5,6\n' >vh.csv
+text=$("$ATTN" explain --q qh.csv --k kh.csv --v vh.csv --score dot)
+st=$?
+if [ $st = 0 ]; then ok "huge scores: exit 0"; else bad "huge scores: exit $st"; fi
+if printf '%s\n' "$text" | grep -qiE 'inf|nan'; then
+    bad "huge scores: inf or nan printed: $(printf '%s\n' "$text" | grep -iE 'inf|nan' | head -3)"
+else
+    ok "huge scores: no inf and no nan anywhere in the output"
+fi
+has "huge scores: stable denominator" "$text" \
+    "sum_j exp(a_1j - m) = exp(0.000000) + exp(-1.000000) + exp(-2000.000000) = 1.367879"
+check_all "huge scores (--score dot)" "$text" qh.csv kh.csv vh.csv dot none
+# Scores 1e308 and -1e308: even a - m overflows; written as the subtraction, no inf.
+printf '1e154\n1\n' >qx.csv
+printf '1e154\n-1e154\n' >kx.csv
+printf '1\n2\n' >vx.csv
+text=$("$ATTN" explain --q qx.csv --k kx.csv --v vx.csv --score dot)
+st=$?
+if [ $st = 0 ] && ! printf '%s\n' "$text" | grep -qiE 'inf|nan'; then
+    ok "scores +-1e308: exit 0, no inf and no nan in the output"
+else
+    bad "scores +-1e308: exit $st: $(printf '%s\n' "$text" | grep -iE 'inf|nan' | head -3)"
+fi
+has "scores +-1e308: matrices in exponent form" "$text" "q_1   1.000000e+308  -1.000000e+308"
+has "scores +-1e308: a - m written as a subtraction" "$text" \
+    "sum_j exp(a_1j - m) = exp(0.000000) + exp(-1.000000e+308 - 1.000000e+308) = 1.000000"
+near "scores +-1e308: weights q_1" "$(row "$text" "step 3" "q_1")" "1 0"
 
 # ------------------------------------------------------------ CSV and .npy
 cat >q.csv <<'EOF'

@@ -185,6 +185,48 @@ if "$ATTN" viz-loss loss.csv -o loss.svg --log >out.txt 2>err.txt &&
 else
     bad "viz-loss SVG: $(cat err.txt)"
 fi
+# --- values near the ends of double: hi - lo overflows, the picture must not ---
+# is_png FILE: non-empty and starts with the 8-byte PNG signature
+is_png() { [ -s "$1" ] && [ "$(head -c 8 "$1" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ]; }
+printf '1e308,-1e308\n0,0.5\n' >huge.csv
+if "$ATTN" viz huge.csv -o huge.png >out.txt 2>err.txt && is_png huge.png && [ ! -s err.txt ] &&
+    [ "$(png_size huge.png)" = "$(reported huge.png)" ]; then
+    ok "1e308 and -1e308: exit 0, a valid PNG ($(png_size huge.png))"
+else
+    bad "1e308 and -1e308: $(cat err.txt)"
+fi
+MAXD=1.7976931348623157e308 # DBL_MAX
+if "$ATTN" viz huge.csv --values --range -$MAXD,$MAXD -o huge_range.svg >out.txt 2>err.txt &&
+    svg_size huge_range.svg 1e+308 -1e+308 0.5 >/dev/null 2>err.txt; then
+    ok "--range -DBL_MAX,DBL_MAX with --values: SVG with every value as text"
+else
+    bad "--range -DBL_MAX,DBL_MAX: $(cat err.txt)"
+fi
+# three heads holding +-DBL_MAX: their average is +-DBL_MAX too (the sum of v / H must not overflow)
+python3 "$HERE/cli_npy.py" write maxheads.npy f8 3,2,2 =$MAXD,-$MAXD,1,2,$MAXD,-$MAXD,3,4,$MAXD,-$MAXD,5,6
+if "$ATTN" viz maxheads.npy --average --values -o maxavg.svg >out.txt 2>err.txt &&
+    svg_size maxavg.svg "average of 3 heads" 1.8e+308 -1.8e+308 >/dev/null 2>err.txt &&
+    ! grep -q '>-\?inf<' maxavg.svg; then
+    ok "the average of heads at +-DBL_MAX is +-1.8e+308, not inf"
+else
+    bad "average of heads at +-DBL_MAX: $(cat err.txt) $(grep -o '>[^<]*inf<' maxavg.svg | head -3)"
+fi
+# non-finite values keep their colours (nan grey, +-inf the scale's ends) beside huge finite ones
+printf 'nan,inf\n-inf,%s\n-%s,0\n' $MAXD $MAXD >nonfinite.csv
+if "$ATTN" viz nonfinite.csv --values -o nonfinite.svg >out.txt 2>err.txt &&
+    svg_size nonfinite.svg nan inf -inf 1.8e+308 >/dev/null 2>err.txt; then
+    ok "nan, inf and -inf beside +-DBL_MAX: drawn, printed as nan, inf, -inf"
+else
+    bad "nan, inf and -inf beside +-DBL_MAX: $(cat err.txt)"
+fi
+printf 'step,a\n0,1e308\n1,-1e308\n-%s,0\n' $MAXD >huge_loss.csv
+if "$ATTN" viz-loss huge_loss.csv -o huge_loss.png >out.txt 2>err.txt && is_png huge_loss.png &&
+    [ "$(png_size huge_loss.png)" = "$(reported huge_loss.png)" ]; then
+    ok "viz-loss with steps and losses near +-1e308: a valid PNG"
+else
+    bad "viz-loss near +-1e308: $(cat err.txt)"
+fi
+
 # every picture so far stays; the failures below must add none
 KEEP="$(ls -A | grep -E '\.(png|svg)$' | paste -sd'|' -)"
 

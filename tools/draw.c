@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -476,24 +477,73 @@ static attn_status picture_size(const char *path, double nw, double nh, int widt
 
 #define MAX_TICKS 64
 
-/* Round numbers (1, 2 or 5 times a power of ten) between lo and hi, about
- * `target` of them.  Returns the count; *step receives the spacing. */
+/* Scales and axes run over any finite [lo, hi], up to [-DBL_MAX, DBL_MAX],
+ * where hi - lo overflows to inf.  These helpers use the direct formula when
+ * hi - lo is finite, and halves otherwise: x / 2 is exact for numbers that
+ * large (and off by a subnormal's rounding for tiny ones, invisible beside
+ * such a span), so nothing overflows. */
+
+/* v clamped to [-DBL_MAX, DBL_MAX]; NaN stays NaN.  Cannot fail. */
+static double clamp_finite(double v)
+{
+    return v > DBL_MAX ? DBL_MAX : v < -DBL_MAX ? -DBL_MAX : v;
+}
+
+/* (v - lo) / (hi - lo): where finite v lies on the scale from finite lo to
+ * hi > lo, 0 at lo and 1 at hi (beyond them when v is outside).  Never NaN:
+ * when v - lo overflows, v is far outside and the result is +-inf. */
+static double scale_pos(double v, double lo, double hi)
+{
+    double span = hi - lo;
+    if (isinf(span))
+        return (v / 2 - lo / 2) / (hi / 2 - lo / 2);
+    return (v - lo) / span;
+}
+
+/* (hi - lo) * f for finite lo <= hi and 0 <= f <= 1/2, without overflow. */
+static double span_times(double lo, double hi, double f)
+{
+    double span = hi - lo;
+    if (isinf(span))
+        return (hi / 2 - lo / 2) * (2 * f);
+    return span * f;
+}
+
+/* Widen a one-value range [v, v] to a finite lo < hi around v: by 0.5 on
+ * each side, or by a quarter of |v| when 0.5 is below v's precision
+ * (|v| >= 2^53), clamped to +-DBL_MAX (so v = DBL_MAX is hi itself). */
+static void widen_point(double v, double *lo, double *hi)
+{
+    double pad = v - 0.5 == v ? fabs(v) * 0.25 : 0.5;
+    *lo = clamp_finite(v - pad);
+    *hi = clamp_finite(v + pad);
+}
+
+/* Round numbers (1, 2 or 5 times a power of ten) between finite lo and hi,
+ * about `target` of them.  Returns the count; *step receives the spacing.
+ * When no round spacing exists (a range of a few subnormals), the ticks are
+ * lo and hi themselves. */
 static int nice_ticks(double lo, double hi, int target, double *ticks, double *step)
 {
-    double range = hi - lo;
-    if (!(range > 0)) {
+    if (!(hi > lo)) {
         ticks[0] = lo;
         *step = 1;
         return 1;
     }
-    double raw = range / target;
+    double raw = span_times(lo, hi, 0.5) / target * 2;
     double mag = pow(10, floor(log10(raw)));
     double norm = raw / mag;
     double st = (norm < 1.5 ? 1 : norm < 3.5 ? 2 : norm < 7.5 ? 5 : 10) * mag;
+    if (!(st > 0) || isinf(st)) {
+        ticks[0] = lo;
+        ticks[1] = hi;
+        *step = clamp_finite(hi - lo);
+        return 2;
+    }
     int n = 0;
     for (double k = ceil(lo / st - 1e-9); n < MAX_TICKS; k++) {
         double v = k * st;
-        if (v > hi + st * 1e-9)
+        if (isinf(v) || v > hi + st * 1e-9) /* past hi, or past DBL_MAX */
             break;
         if (fabs(v) < st * 1e-9)
             v = 0;
@@ -591,8 +641,7 @@ static attn_status heatmap_layout(canvas *cv, const draw_heatmap *maps, int n, c
         L->vmin = 0;
         L->vmax = 1;
     } else if (lo == hi) {
-        L->vmin = lo - 0.5;
-        L->vmax = hi + 0.5;
+        widen_point(lo, &L->vmin, &L->vmax);
     } else {
         L->vmin = lo;
         L->vmax = hi;
@@ -696,7 +745,7 @@ static rgb value_colour(const hm_layout *L, double v)
 {
     if (!isfinite(v))
         return isnan(v) ? MISSING : scale_colour(v > 0 ? 1 : 0);
-    return scale_colour((v - L->vmin) / (L->vmax - L->vmin));
+    return scale_colour(scale_pos(v, L->vmin, L->vmax));
 }
 
 /* The cells of one matrix at (x, y): rectangles when there are few, else an
@@ -807,7 +856,7 @@ static void draw_colour_bar(canvas *cv, const hm_layout *L)
     double ticks[MAX_TICKS], step;
     int nt = nice_ticks(L->vmin, L->vmax, 5, ticks, &step);
     for (int i = 0; i < nt; i++) {
-        double ty = y + h - (ticks[i] - L->vmin) / (L->vmax - L->vmin) * h;
+        double ty = y + h - scale_pos(ticks[i], L->vmin, L->vmax) * h;
         set_colour(cr, SOFT);
         cairo_move_to(cr, x + w, ty);
         cairo_line_to(cr, x + w + 4, ty);
@@ -953,13 +1002,13 @@ typedef struct chart_layout {
 
 static double chart_x(const chart_layout *L, double x)
 {
-    return L->left + (x - L->x0) / (L->x1 - L->x0) * L->plot_w;
+    return L->left + scale_pos(x, L->x0, L->x1) * L->plot_w;
 }
 
 static double chart_y(const chart_layout *L, const draw_chart *c, double y)
 {
     double v = c->log_y ? log10(y) : y;
-    return L->top + L->plot_h - (v - L->y0) / (L->y1 - L->y0) * L->plot_h;
+    return L->top + L->plot_h - scale_pos(v, L->y0, L->y1) * L->plot_h;
 }
 
 static attn_status chart_layout_of(canvas *cv, const draw_chart *c, chart_layout *L, const char *path, char *err,
@@ -984,18 +1033,17 @@ static attn_status chart_layout_of(canvas *cv, const draw_chart *c, chart_layout
                 c->log_y ? ", not finite or not positive (log scale)" : " or not finite");
         return ATTN_ERR_INVALID;
     }
-    if (xlo == xhi) {
-        xlo -= 0.5;
-        xhi += 0.5;
-    }
-    double xpad = (xhi - xlo) * 0.02; /* keep the end points off the frame */
-    xlo -= xpad;
-    xhi += xpad;
-    double pad = (yhi - ylo) * 0.05;
+    /* padding stays within [-DBL_MAX, DBL_MAX]: any finite point can be drawn */
+    if (xlo == xhi)
+        widen_point(xlo, &xlo, &xhi);
+    double xpad = span_times(xlo, xhi, 0.02); /* keep the end points off the frame */
+    xlo = clamp_finite(xlo - xpad);
+    xhi = clamp_finite(xhi + xpad);
+    double pad = span_times(ylo, yhi, 0.05), tenth = fabs(ylo) * 0.1;
     if (!(pad > 0))
-        pad = c->log_y ? 0.1 : (fabs(ylo) > 0 ? fabs(ylo) * 0.1 : 0.5);
-    ylo -= pad;
-    yhi += pad;
+        pad = c->log_y ? 0.1 : tenth > 0 ? tenth : 0.5;
+    ylo = clamp_finite(ylo - pad);
+    yhi = clamp_finite(yhi + pad);
     if (!c->log_y && ylo < 0 && ylo + pad >= 0)
         ylo = 0; /* losses are >= 0: do not show a negative axis for the padding */
     L->x0 = xlo;

@@ -45,9 +45,10 @@ attn_status draw_format_of(const char *path, draw_format *fmt, char *err, size_t
 int draw_utf8_valid(const char *s);
 
 /* One heatmap: values (rows, cols), row-major, element (i, j) at
- * values[i * cols + j].  NaN is drawn grey, +inf and -inf in the colours of
- * the scale's top and bottom ("nan", "inf", "-inf" when values are printed);
- * none of them moves the automatic scale.  Labels: rows (resp. cols) UTF-8 strings, or
+ * values[i * cols + j].  Any finite values draw, up to +-DBL_MAX.  NaN is
+ * drawn grey, +inf and -inf in the colours of the scale's top and bottom
+ * ("nan", "inf", "-inf" when values are printed); none of them moves the
+ * automatic scale.  Labels: rows (resp. cols) UTF-8 strings, or
  * NULL for the indices 0..n-1.  Long column labels are rotated. */
 typedef struct draw_heatmap {
     const double *values;
@@ -75,10 +76,11 @@ typedef struct draw_heatmap_style {
 attn_status draw_heatmaps(const char *path, const draw_heatmap *maps, int n, const draw_heatmap_style *style,
                           int *out_w, int *out_h, char *err, size_t errsize);
 
-/* One named curve: n points (x[i], y[i]), drawn in order.  Points whose x
- * or y is not finite (or y <= 0 with a log scale) are skipped, and the line
- * joins the points on either side, so a curve logged every k steps of
- * another is still one line. */
+/* One named curve: n points (x[i], y[i]), drawn in order; any finite
+ * coordinates draw, up to +-DBL_MAX.  Points whose x or y is not finite (or
+ * y <= 0 with a log scale) are skipped, and the line joins the points on
+ * either side, so a curve logged every k steps of another is still one
+ * line. */
 typedef struct draw_series {
     const char *name;
     const double *x, *y;

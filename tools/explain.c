@@ -4,11 +4,13 @@
  *   attn explain                                   seed 002's worked example
  *   attn explain --q Q --k K --v V [--score NAME] [--causal MODE]
  *
- * Every number printed comes from the library: the raw scores from
+ * Every matrix printed comes from the library: the raw scores from
  * attn_scores (dot, scale 1), the scaled scores from attn_scores with the
  * chosen score, the weights, log-sum-exp and outputs from attn_forward.  The
- * tool only lays them out, with the formula of each step and, for query 1,
- * the arithmetic written out.
+ * tool lays them out, with the formula of each step and, for query 1, the
+ * arithmetic written out.  The one sum it does itself is query 1's softmax
+ * denominator, written the stable way, sum_j exp(a_1j - m) with m the row's
+ * largest score, so that no term overflows however large the scores are.
  */
 #include "args.h"
 #include "cli.h"
@@ -214,6 +216,15 @@ static int compute(const explain_args *a, explain_data *d)
 
 /* --------------------------------------------------------------- printing */
 
+/* x with 6 decimals ("0.080829"), or, from 1e9 in magnitude on, in exponent
+ * form with 7 significant digits ("1.000000e+300") instead of hundreds of
+ * digits.  Returns buf. */
+static const char *num(char *buf, size_t size, double x)
+{
+    snprintf(buf, size, fabs(x) < 1e9 || !isfinite(x) ? "%.6f" : "%.6e", x);
+    return buf;
+}
+
 /* An input value inside a written-out sum, as short as it reads exactly
  * enough for a learner: "0.1", "1.0", "(-0.5)". */
 static const char *term(char *buf, size_t size, double x)
@@ -243,7 +254,7 @@ static void print_matrix(const char *rowname, const char *colfmt, const double *
     char buf[64];
     int width = 8;
     for (int64_t i = 0; i < rows * cols; i++) {
-        int n = snprintf(buf, sizeof buf, "%.6f", m[i]);
+        int n = (int)strlen(num(buf, sizeof buf, m[i]));
         if (n > width)
             width = n;
     }
@@ -263,7 +274,7 @@ static void print_matrix(const char *rowname, const char *colfmt, const double *
         snprintf(buf, sizeof buf, "%s_%" PRId64, rowname, i + 1);
         printf("    %-*s", label, buf);
         for (int64_t j = 0; j < cols; j++)
-            printf("  %*.6f", width, m[i * cols + j]);
+            printf("  %*s", width, num(buf, sizeof buf, m[i * cols + j]));
         printf("\n");
     }
 }
@@ -289,7 +300,7 @@ static void print_raw(const explain_data *d)
 {
     int64_t Lq = d->q.shape[0], D = d->q.shape[1], Lk = d->k.shape[0];
     const double *q = d->q.data, *k = d->k.data, *e = d->raw.data;
-    char b1[48], b2[48];
+    char b1[48], b2[48], n1[48];
     printf("\nstep 1  raw scores     e_ij = q_i . k_j\n"
            "  (the dot product: how well query i matches key j)\n");
     print_matrix("q", "k_%" PRId64, e, Lq, Lk);
@@ -300,7 +311,7 @@ static void print_raw(const explain_data *d)
         printf("    e_1%" PRId64 " = ", j + 1);
         for (int64_t c = 0; c < D; c++)
             printf("%s%s*%s", c ? " + " : "", term(b1, sizeof b1, q[c]), term(b2, sizeof b2, k[j * D + c]));
-        printf(" = %.6f\n", e[j]);
+        printf(" = %s\n", num(n1, sizeof n1, e[j]));
     }
 }
 
@@ -325,6 +336,7 @@ static void print_scaled(const explain_args *a, const explain_data *d)
 {
     int64_t Lq = d->q.shape[0], D = d->q.shape[1], Lk = d->k.shape[0];
     const double *q = d->q.data, *k = d->k.data, *e = d->raw.data, *s = d->scaled.data;
+    char n1[48], n2[48], n3[48], n4[48];
     switch (a->score) {
     case ATTN_SCORE_DOT:
         printf("\nstep 2  scores         a_ij = e_ij\n"
@@ -356,50 +368,84 @@ static void print_scaled(const explain_args *a, const explain_data *d)
             continue;
         }
         if (a->score == ATTN_SCORE_DOT) {
-            printf("e_1%" PRId64 " = %.6f\n", j + 1, s[j]);
+            printf("e_1%" PRId64 " = %s\n", j + 1, num(n1, sizeof n1, s[j]));
         } else if (a->score == ATTN_SCORE_COSINE) {
             double knorm = 0;
             for (int64_t c = 0; c < D; c++)
                 knorm += k[j * D + c] * k[j * D + c];
             knorm = fmax(sqrt(knorm), 1e-12);
-            printf("%.6f / (%.6f * %.6f) = %.6f\n", e[j], qnorm, knorm, s[j]);
+            printf("%s / (%s * %s) = %s\n", num(n1, sizeof n1, e[j]), num(n2, sizeof n2, qnorm),
+                   num(n3, sizeof n3, knorm), num(n4, sizeof n4, s[j]));
         } else {
-            printf("%.6f / sqrt(%" PRId64 ") = %.6f\n", e[j], D, s[j]);
+            printf("%s / sqrt(%" PRId64 ") = %s\n", num(n1, sizeof n1, e[j]), D, num(n2, sizeof n2, s[j]));
         }
     }
 }
 
-/* Step 3: the softmax of each row, with query 1's sum (exp of its log-sum-exp). */
+/* exp(a - m) as written in query 1's softmax: "exp(-0.311769)", or, when
+ * a - m overflows (scores of both signs near DBL_MAX), the subtraction itself,
+ * "exp(-1.000000e+308 - 1.000000e+308)", whose exp is 0.  Returns buf. */
+static const char *exp_term(char *buf, size_t size, double a, double m)
+{
+    char n1[48], n2[48];
+    if (isfinite(a - m))
+        snprintf(buf, size, "exp(%s)", num(n1, sizeof n1, a - m));
+    else
+        snprintf(buf, size, "exp(%s - %s)", num(n1, sizeof n1, a), num(n2, sizeof n2, m));
+    return buf;
+}
+
+/* Step 3: the softmax of each row, with query 1's written out in the stable
+ * form: m = max_j a_1j is subtracted from every score before exp (so every
+ * term is at most exp(0) = 1 and the sum at most Lk, whatever the scores),
+ * and cancels in the ratio.  The sum is computed here from the scores, term
+ * by term as written; the weights and log-sum-exp are the library's. */
 static void print_weights(const explain_data *d)
 {
     int64_t Lq = d->q.shape[0], Lk = d->k.shape[0];
     const double *s = d->scaled.data, *w = d->weights.data, *lse = d->lse.data;
+    char t[128], n1[48], n2[48];
     printf("\nstep 3  weights        w_ij = exp(a_ij) / sum_j exp(a_ij)\n"
            "  (softmax of row i: weights between 0 and 1 that sum to 1 over the keys)\n");
     print_matrix("q", "k_%" PRId64, w, Lq, Lk);
     if (Lq == 0 || Lk == 0)
         return;
-    printf("  query 1 written out:\n");
     if (lse[0] == -INFINITY) {
-        printf("    query 1 sees no key: its weights are all 0 and its output is 0\n");
+        printf("  query 1 written out:\n"
+               "    query 1 sees no key: its weights are all 0 and its output is 0\n");
         return;
     }
-    double sum = exp(lse[0]);
-    printf("    sum_j exp(a_1j) = ");
+    double m = -INFINITY;
+    for (int64_t j = 0; j < Lk; j++)
+        if (s[j] != -INFINITY && s[j] > m)
+            m = s[j];
+    if (!isfinite(m)) {
+        printf("  query 1 written out:\n"
+               "    its largest score is %s, so its softmax is not defined (the weights above are the library's)\n",
+               num(n1, sizeof n1, m));
+        return;
+    }
+    printf("  query 1 written out, with its largest score m = max_j a_1j = %s subtracted first\n"
+           "  (then no exp overflows, and m cancels: exp(a - m) / sum exp(a - m) = exp(a) / sum exp(a)):\n",
+           num(n1, sizeof n1, m));
+    double sum = 0;
+    printf("    sum_j exp(a_1j - m) = ");
     int first = 1;
     for (int64_t j = 0; j < Lk; j++) {
         if (s[j] == -INFINITY)
             continue;
-        printf("%sexp(%.6f)", first ? "" : " + ", s[j]);
+        sum += exp(s[j] - m);
+        printf("%s%s", first ? "" : " + ", exp_term(t, sizeof t, s[j], m));
         first = 0;
     }
-    printf(" = %.6f\n", sum);
-    printf("    (its log, the log-sum-exp of row 1, is %.6f)\n", lse[0]);
+    printf(" = %s\n", num(n1, sizeof n1, sum));
+    printf("    (m + log of that sum is the log-sum-exp of row 1: %s)\n", num(n1, sizeof n1, lse[0]));
     for (int64_t j = 0; j < Lk; j++) {
         if (s[j] == -INFINITY)
             printf("    w_1%" PRId64 " = 0   (key %" PRId64 " is hidden)\n", j + 1, j + 1);
         else
-            printf("    w_1%" PRId64 " = exp(%.6f) / %.6f = %.6f\n", j + 1, s[j], sum, w[j]);
+            printf("    w_1%" PRId64 " = %s / %s = %s\n", j + 1, exp_term(t, sizeof t, s[j], m),
+                   num(n1, sizeof n1, sum), num(n2, sizeof n2, w[j]));
     }
 }
 
@@ -408,7 +454,7 @@ static void print_outputs(const explain_data *d)
 {
     int64_t Lq = d->q.shape[0], Lk = d->k.shape[0], Dv = d->v.shape[1];
     const double *s = d->scaled.data, *w = d->weights.data, *v = d->v.data, *y = d->out.data;
-    char b[48];
+    char b[48], n1[48];
     printf("\nstep 4  outputs        y_i = sum_j w_ij v_j\n"
            "  (the values averaged with query i's weights)\n");
     print_matrix("y", "[%" PRId64 "]", y, Lq, Dv);
@@ -428,7 +474,7 @@ static void print_outputs(const explain_data *d)
             printf("%s%.6f*%s", first ? "" : " + ", w[j], term(b, sizeof b, v[j * Dv + c]));
             first = 0;
         }
-        printf(" = %.6f\n", y[c]);
+        printf(" = %s\n", num(n1, sizeof n1, y[c]));
     }
 }
 

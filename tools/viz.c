@@ -16,6 +16,7 @@
 #include "draw.h"
 
 #include <errno.h>
+#include <float.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -394,6 +395,16 @@ int attn_cmd_viz(int argc, char **argv)
                 vals[h * cell_count + i * Lk + j] = v;
                 avg[i * Lk + j] += v / (double)H;
             }
+    /* The mean of finite values is finite, but when they are all near DBL_MAX
+     * the rounding of the sum of v / H can overflow: clamp that back.  A cell
+     * holding inf or NaN keeps the average it has (inf, -inf or NaN). */
+    for (int64_t i = 0; i < cell_count; i++) {
+        int finite = 1;
+        for (int64_t h = 0; h < H; h++)
+            finite = finite && isfinite(vals[h * cell_count + i]);
+        if (finite && isinf(avg[i]))
+            avg[i] = copysign(DBL_MAX, avg[i]);
+    }
     for (int64_t h = 0; h <= H; h++) {
         maps[h].values = vals + h * cell_count;
         maps[h].rows = Lq;
