@@ -14,6 +14,14 @@
 #include "core/internal.h"
 
 #define ATTN_LANES 16    /* every lane count R is a multiple of this */
+/* exp(r) ~ 1 + r (C1 + r (C2 + r (C3 + r (C4 + r C5)))) on [-ln2/2, ln2/2]:
+ * the vector exps' polynomial (uk_tmpl.h) */
+#define UK_EXP_C1 9.9999970198e-01f
+#define UK_EXP_C2 4.9999147654e-01f
+#define UK_EXP_C3 1.6667638719e-01f
+#define UK_EXP_C4 4.1898161173e-02f
+#define UK_EXP_C5 8.2902722061e-03f
+
 #define ATTN_MAX_PANEL 8 /* the widest panel of any table (attn_ukernels.panel) */
 
 typedef struct attn_ukernels {

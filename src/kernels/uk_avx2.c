@@ -20,9 +20,9 @@
 #define VADD(a, b) _mm256_add_ps((a), (b))
 #define VSUB(a, b) _mm256_sub_ps((a), (b))
 #define VMUL(a, b) _mm256_mul_ps((a), (b))
-#define VKEEP(s, p) _mm256_and_ps(_mm256_cmp_ps((s), _mm256_set1_ps(-INFINITY), _CMP_NEQ_UQ), (p))
 #define VBLEND_EQ(a, b, t, f) _mm256_blendv_ps((f), (t), _mm256_cmp_ps((a), (b), _CMP_EQ_OQ))
 #define VEXP(x) vexp256(x)
+#define VEXP_KEEP(s, x) _mm256_and_ps(_mm256_cmp_ps((s), _mm256_set1_ps(-INFINITY), _CMP_NEQ_UQ), vexp256(x))
 #define VHSUM(v) hsum256(v)
 
 static inline float hsum256(__m256 v)
@@ -40,13 +40,12 @@ static inline __m256 vexp256(__m256 x)
                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
     r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    __m256 p = _mm256_set1_ps(UK_EXP_C5);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(UK_EXP_C4));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(UK_EXP_C3));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(UK_EXP_C2));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(UK_EXP_C1));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
     /* 2^n for n in [-126, 0]: build the exponent field */
     __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
     return _mm256_mul_ps(p, _mm256_castsi256_ps(e));

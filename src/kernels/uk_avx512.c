@@ -20,26 +20,27 @@
 #define VADD(a, b) _mm512_add_ps((a), (b))
 #define VSUB(a, b) _mm512_sub_ps((a), (b))
 #define VMUL(a, b) _mm512_mul_ps((a), (b))
-#define VKEEP(s, p) _mm512_maskz_mov_ps(_mm512_cmp_ps_mask((s), _mm512_set1_ps(-INFINITY), _CMP_NEQ_UQ), (p))
 #define VBLEND_EQ(a, b, t, f) _mm512_mask_blend_ps(_mm512_cmp_ps_mask((a), (b), _CMP_EQ_OQ), (f), (t))
-#define VEXP(x) vexp512(x)
+#define VEXP(x) vexp512_keep((__mmask16)0xffff, (x))
+#define VEXP_KEEP(s, x) vexp512_keep(_mm512_cmp_ps_mask((s), _mm512_set1_ps(-INFINITY), _CMP_NEQ_UQ), (x))
 #define VHSUM(v) _mm512_reduce_add_ps(v)
 
-static inline __m512 vexp512(__m512 x)
+/* exp(x) on the lanes of keep, 0 on the others (see uk_tmpl.h for the
+ * method and its bound); the final 2^n scaling also applies the mask. */
+static inline __m512 vexp512_keep(__mmask16 keep, __m512 x)
 {
     x = _mm512_max_ps(x, _mm512_set1_ps(-87.3f));
     __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
     r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-    return _mm512_scalef_ps(p, n);
+    __m512 p = _mm512_set1_ps(UK_EXP_C5);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(UK_EXP_C4));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(UK_EXP_C3));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(UK_EXP_C2));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(UK_EXP_C1));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    return _mm512_maskz_scalef_ps(keep, p, n);
 }
 
 #define UK_TABLE attn_uk_avx512
