@@ -125,13 +125,17 @@ static size_t fwd_ws_layout(fwd_ws *w, float *base, const attn_problem *p)
     return total;
 }
 
-/* Does the row x[0], x[sd], ... x[(n-1) sd] hold only finite values? */
+/* Does the row x[0], x[sd], ... x[(n-1) sd] hold only finite values?  (A
+ * float is NaN or Inf iff its exponent bits are all ones.) */
 static bool row_finite(const float *x, int64_t n, int64_t sd)
 {
-    float acc = 0;
-    for (int64_t d = 0; d < n; d++)
-        acc += x[d * sd] * 0.0f; /* NaN iff some x is NaN or Inf */
-    return acc == 0.0f;
+    uint32_t bad = 0;
+    for (int64_t d = 0; d < n; d++) {
+        uint32_t u;
+        memcpy(&u, &x[d * sd], sizeof u);
+        bad |= (u & 0x7f800000u) == 0x7f800000u;
+    }
+    return !bad;
 }
 
 /* V rows j0 .. j0+nk-1 of (b, hk) in panels of P columns for gemm_bp:
@@ -170,15 +174,18 @@ static int pack_v(const attn_problem *p, int64_t b, int64_t hk, int64_t j0, int6
 static void fwd_item(const attn_problem *p, const attn_ukernels *uk, fwd_ws *w, int64_t b, int64_t h, int64_t i0,
                      int64_t nr)
 {
+    ATTN_ASSERT(nr >= 1 && nr <= BR);
     /* R lanes in use; rows of the lane-major buffers are L = R + 16 apart so
      * that a column of them does not fall into a few cache sets */
     const int64_t D = p->Dq, Dv = p->Dv, R = round_up(nr, ATTN_LANES), L = R + 16, hk = attn_kv_head(p, h);
     const float *q = p->q.data, *k = p->k.data, *v = p->v.data;
     const float scale = (float)p->scale;
     const bool cosine = p->score == ATTN_SCORE_COSINE;
-    int64_t jmin = INT64_MAX, jmax = 0;
+    int64_t jmin = INT64_MAX, jmax = 0, lo_max = INT64_MIN, hi_min = INT64_MAX;
     for (int64_t r = 0; r < nr; r++) {
         attn_row_range(p, b, i0 + r, &w->lo[r], &w->hi[r], &w->diag[r]);
+        lo_max = w->lo[r] > lo_max ? w->lo[r] : lo_max;
+        hi_min = w->hi[r] < hi_min ? w->hi[r] : hi_min;
         if (w->lo[r] < w->hi[r]) {
             jmin = w->lo[r] < jmin ? w->lo[r] : jmin;
             jmax = w->hi[r] > jmax ? w->hi[r] : jmax;
@@ -192,13 +199,15 @@ static void fwd_item(const attn_problem *p, const attn_ukernels *uk, fwd_ws *w, 
     if (jmin < jmax) {
         for (int64_t r = 0; r < nr; r++) /* cosine: scale / max(|q_i|, 1e-12) per row */
             w->qscale[r] = cosine ? (float)(p->scale / fmax(row_norm(q, &p->q, b, h, i0 + r, D), 1e-12)) : scale;
-        for (int64_t d = 0; d < D; d++) {
-            float *qd = w->qt + d * L;
-            for (int64_t r = 0; r < nr; r++)
-                qd[r] = w->qscale[r] * q[attn_off4(&p->q, b, h, i0 + r, d)];
-            for (int64_t r = nr; r < R; r++)
-                qd[r] = 0;
+        const int64_t sd = D <= 1 ? 1 : p->q.st[3];
+        for (int64_t r = 0; r < nr; r++) {
+            const float *row = q + attn_off4(&p->q, b, h, i0 + r, 0);
+            for (int64_t d = 0; d < D; d++)
+                w->qt[d * L + r] = w->qscale[r] * row[d * sd];
         }
+        for (int64_t d = 0; d < D; d++)
+            for (int64_t r = nr; r < R; r++)
+                w->qt[d * L + r] = 0;
     }
     const bool elementwise = p->softcap > 0 || p->alibi || p->has_bias || p->has_mask;
     const bool k_unit = p->k.st[3] == 1 || D <= 1;
@@ -208,13 +217,10 @@ static void fwd_item(const attn_problem *p, const attn_ukernels *uk, fwd_ws *w, 
     ATTN_ASSERT(P >= 1 && P <= ATTN_MAX_PANEL);
     for (int64_t j0 = jmin; j0 < jmax; j0 += BC) {
         int64_t nk = jmax - j0 < BC ? jmax - j0 : BC;
-        bool any = false, full = true;
-        for (int64_t r = 0; r < nr; r++) {
-            if (w->lo[r] < j0 + nk && w->hi[r] > j0)
-                any = true;
-            if (w->lo[r] > j0 || w->hi[r] < j0 + nk)
-                full = false;
-        }
+        /* full: every row sees every key of the tile; any: some row sees one */
+        bool full = lo_max <= j0 && hi_min >= j0 + nk, any = full;
+        for (int64_t r = 0; r < nr && !any; r++)
+            any = w->lo[r] < j0 + nk && w->hi[r] > j0;
         if (!any)
             continue; /* a tile no row sees: K and V are not read */
         bool hidden_possible = !full || p->has_mask || p->has_bias;
@@ -483,18 +489,21 @@ attn_status attn_flash_forward(const attn_problem *p, const attn_ukernels *uk)
     int64_t br = p->causal != ATTN_CAUSAL_NONE || p->window ? BR / 2 : BR;
     while (br > 48 && p->B * p->Hq * ((p->Lq + br - 1) / br) < 4 * (int64_t)nt)
         br /= 2;
+    /* nqb items per (b, h), of equal size in units of 16 rows (item qb has
+     * units [qb U / nqb, (qb + 1) U / nqb)): at most br rows each, and no
+     * short last item to leave a thread idle. */
+    const int64_t units = (p->Lq + ATTN_LANES - 1) / ATTN_LANES;
     int64_t nqb = (p->Lq + br - 1) / br;
     /* Without a band the items cost the same: make their number a multiple
      * of the threads when there are few (one head of 4096 rows in blocks of
-     * 384 is 11 items, 6 + 5 on two threads, where 12 of 352 split 6 + 6). */
-    if (p->causal == ATTN_CAUSAL_NONE && !p->window && nt > 1 && p->B * p->Hq * nqb < 16 * (int64_t)nt &&
-        p->B * p->Hq * nqb % nt != 0) {
+     * 384 is 11 items, 6 + 5 on two threads, where 12 of 336-352 split
+     * 6 + 6). */
+    if (p->causal == ATTN_CAUSAL_NONE && !p->window && nt > 1 && p->B * p->Hq * nqb < 16 * (int64_t)nt) {
         int64_t per_bh = nqb;
-        while (p->B * p->Hq * per_bh % nt != 0)
+        while (p->B * p->Hq * per_bh % nt != 0 && per_bh < units)
             per_bh++;
-        int64_t br2 = round_up((p->Lq + per_bh - 1) / per_bh, ATTN_LANES);
-        if (br2 >= 48 && (p->Lq + br2 - 1) / br2 == per_bh)
-            br = br2, nqb = per_bh;
+        if (p->B * p->Hq * per_bh % nt == 0)
+            nqb = per_bh;
     }
     int64_t items = p->B * p->Hq * nqb;
     if (items < nt)
@@ -514,8 +523,10 @@ attn_status attn_flash_forward(const attn_problem *p, const attn_ukernels *uk)
         for (int64_t it = 0; it < items; it++) {
             /* last query blocks first: under a causal mask they are the
              * longest, and the short ones then fill the threads' tails */
-            int64_t bh = it / nqb, qb = nqb - 1 - it % nqb, i0 = qb * br;
-            fwd_item(p, uk, &w, bh / p->Hq, bh % p->Hq, i0, p->Lq - i0 < br ? p->Lq - i0 : br);
+            int64_t bh = it / nqb, qb = nqb - 1 - it % nqb;
+            int64_t i0 = qb * units / nqb * ATTN_LANES, i1 = (qb + 1) * units / nqb * ATTN_LANES;
+            i1 = i1 < p->Lq ? i1 : p->Lq;
+            fwd_item(p, uk, &w, bh / p->Hq, bh % p->Hq, i0, i1 - i0);
         }
     }
     attn_free(ws);
