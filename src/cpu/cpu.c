@@ -12,6 +12,7 @@
 #include <omp.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <unistd.h>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
@@ -73,6 +74,18 @@ bool attn_cpu_avx512(void)
 {
     detect();
     return attn_cpu_avx2() && cpu.avx512f && cpu.avx512dq && cpu.avx512bw && cpu.avx512vl && cpu.os_zmm;
+}
+
+int64_t attn_cpu_l2_bytes(void)
+{
+    static _Atomic int64_t cached = 0;
+    int64_t n = atomic_load(&cached);
+    if (n == 0) {
+        long v = sysconf(_SC_LEVEL2_CACHE_SIZE); /* glibc reads it from the CPU's cache descriptors */
+        n = v > 0 ? (int64_t)v : (int64_t)1 << 20;
+        atomic_store(&cached, n);
+    }
+    return n;
 }
 
 const char *attn_cpu_features(void)

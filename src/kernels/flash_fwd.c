@@ -215,6 +215,7 @@ static void fwd_item(const attn_problem *p, const attn_ukernels *uk, fwd_ws *w, 
     const float keep_scale = (float)(1.0 / (1.0 - p->dropout_p));
     const int64_t P = uk->panel;
     ATTN_ASSERT(P >= 1 && P <= ATTN_MAX_PANEL);
+    const bool prefetch = jmin < jmax && (jmax - jmin) * (D + Dv) * (int64_t)sizeof(float) > attn_cpu_l2_bytes();
     for (int64_t j0 = jmin; j0 < jmax; j0 += BC) {
         int64_t nk = jmax - j0 < BC ? jmax - j0 : BC;
         /* full: every row sees every key of the tile; any: some row sees one */
@@ -239,7 +240,20 @@ static void fwd_item(const attn_problem *p, const attn_ukernels *uk, fwd_ws *w, 
         if (tmax)
             for (int64_t r = 0; r < R; r++)
                 tmax[r] = -INFINITY;
-        uk->gemm_a(nk, D, R, w->qt, L, w->krows, w->st, L, 0, tmax);
+        /* when K and V of the item's keys do not stay in L2 (they do at
+         * D = 64 and 4096 keys, and prefetching then costs more than it
+         * saves): the next tile's K rows on their way to the cache while
+         * this one's products run, and its V rows during gemm_bp */
+        int64_t jn = j0 + BC, nn = jmax - jn < BC ? jmax - jn : BC;
+        attn_prefetch pfk = {0}, pfv = {0};
+        if (!prefetch)
+            nn = 0;
+        if (nn > 0 && k_unit)
+            pfk = (attn_prefetch){(const char *)(k + attn_off4(&p->k, b, hk, jn, 0)), p->k.st[2] * 4, nn, D * 4};
+        if (nn > 0)
+            pfv = (attn_prefetch){(const char *)(v + attn_off4(&p->v, b, hk, jn, 0)), p->v.st[2] * 4, nn,
+                                  p->v.st[3] == 1 ? Dv * 4 : (Dv - 1) * p->v.st[3] * 4 + 4};
+        uk->gemm_a(nk, D, R, w->qt, L, w->krows, w->st, L, 0, tmax, &pfk);
         if (cosine) /* divide column j by max(|k_j|, 1e-12) */
             for (int64_t jj = 0; jj < nk; jj++) {
                 float kinv = (float)(1.0 / fmax(row_norm(k, &p->k, b, hk, j0 + jj, D), 1e-12));
@@ -269,7 +283,7 @@ static void fwd_item(const attn_problem *p, const attn_ukernels *uk, fwd_ws *w, 
                     *e = (attn_dropout_bits(drow, j0 + jj) >> 8) >= threshold ? *e * keep_scale : 0.0f;
                 }
             }
-        uk->gemm_bp(Dv, nk, R, w->st, L, w->vp, w->ot, L, w->alpha); /* O^T = alpha O^T + V^T P^T */
+        uk->gemm_bp(Dv, nk, R, w->st, L, w->vp, w->ot, L, w->alpha, &pfv); /* O^T = alpha O^T + V^T P^T */
         for (int e = 0; e < nbad; e++) { /* a non-finite V row: only the rows that see it */
             int64_t jj = w->bad[e];
             const float *vr = v + attn_off4(&p->v, b, hk, j0 + jj, 0);

@@ -24,6 +24,14 @@
 
 #define ATTN_MAX_PANEL 8 /* the widest panel of any table (attn_ukernels.panel) */
 
+/* Memory to bring into the caches (L2) while a product runs, spread over its
+ * register tiles: rows rows of bytes bytes, stride bytes apart from base
+ * (the next tile's K or V rows). */
+typedef struct attn_prefetch {
+    const char *base;
+    int64_t stride, rows, bytes;
+} attn_prefetch;
+
 typedef struct attn_ukernels {
     attn_kernel id;
     const char *name;
@@ -31,9 +39,10 @@ typedef struct attn_ukernels {
      * X: K rows of stride ldx (lanes contiguous); Y: N row pointers, each
      * contiguous along k; C: N rows of stride ldc.  accumulate: += else =.
      * With cmax (R values): also cmax[r] = max(cmax[r], max_n C[n][r]),
-     * taken while the tile is in registers (the forward's row maxima). */
+     * taken while the tile is in registers (the forward's row maxima).
+     * pf (or NULL): memory to prefetch meanwhile. */
     void (*gemm_a)(int64_t N, int64_t K, int64_t R, const float *x, int64_t ldx, const float *const *y, float *c,
-                   int64_t ldc, int accumulate, float *cmax);
+                   int64_t ldc, int accumulate, float *cmax, const attn_prefetch *pf);
     /* C[n][r] (= or +=) sum_{k<K} X[k][r] * Y[k][n],  Y: K row pointers, each
      * contiguous along n (Y[k] + n).  With alpha (R values) and accumulate,
      * C[n][r] = alpha[r] C[n][r] + sum ... (the online softmax's rescale). */
@@ -42,10 +51,10 @@ typedef struct attn_ukernels {
     /* The forward's O^T update, with Y packed in panels of `panel` columns:
      * C[n][r] = alpha[r] C[n][r] + sum_{k<K} X[k][r] * Yp[n][k], where Yp[n][k]
      * is yp[(n / panel) * K * panel + k * panel + n % panel] (columns past N
-     * in the last panel are not read). */
+     * in the last panel are not read).  pf (or NULL): as gemm_a's. */
     int panel;
     void (*gemm_bp)(int64_t N, int64_t K, int64_t R, const float *x, int64_t ldx, const float *yp, float *c,
-                    int64_t ldc, const float *alpha);
+                    int64_t ldc, const float *alpha, const attn_prefetch *pf);
     /* Online softmax over a tile S[j][r] (j < nk rows of stride lds, r < R):
      *   mx = max(m[r], max_j S[j][r]) (max_j S[j][r] read from tmax[r] when
      *   tmax is not NULL: gemm_a's cmax);  mu = mx == -inf ? 0 : mx
@@ -77,6 +86,7 @@ extern const attn_ukernels attn_uk_avx512;
 /* CPU detection (src/cpu/cpu.c), done once. */
 bool attn_cpu_avx2(void);   /* AVX2 + FMA with YMM state enabled by the OS */
 bool attn_cpu_avx512(void); /* AVX-512F/DQ/BW/VL with ZMM state enabled by the OS */
+int64_t attn_cpu_l2_bytes(void); /* one core's L2 cache (1 MiB when unknown) */
 
 /* The micro-kernel table of a tiled kernel (SCALAR, AVX2, AVX512), or NULL
  * when the CPU cannot run it (or for AUTO / REFERENCE). */

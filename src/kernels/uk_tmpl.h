@@ -108,6 +108,36 @@ UK_INLINE void gbp_tile(const int rv, const int nc, int64_t K, const float *x, i
             VSTORE(c + n * ldc + v * W, a[n][v]);
 }
 
+/* A walk over the lines of an attn_prefetch, row by row. */
+typedef struct pf_cursor {
+    const char *row;   /* the current row */
+    int64_t off, left; /* byte offset in it; rows not yet finished */
+    int64_t share;     /* lines per register tile */
+} pf_cursor;
+
+/* Lines of pf per register tile of an N x R product, spread evenly. */
+static pf_cursor prefetch_start(const attn_prefetch *pf, int64_t N, int64_t R)
+{
+    pf_cursor c = {0};
+    if (!pf || pf->rows <= 0 || pf->bytes <= 0)
+        return c;
+    int64_t tiles = (R + RVMAX * W - 1) / (RVMAX * W) * ((N + NCMAX - 1) / NCMAX);
+    int64_t lines = pf->rows * ((pf->bytes + 63) / 64);
+    c.row = pf->base, c.left = pf->rows, c.share = (lines + tiles - 1) / tiles;
+    return c;
+}
+
+/* Prefetch the next c->share lines (into L2: they are read after this product). */
+UK_INLINE void prefetch_step(pf_cursor *c, const attn_prefetch *pf)
+{
+    for (int64_t i = 0; i < c->share && c->left > 0; i++) {
+        __builtin_prefetch(c->row + c->off, 0, 2);
+        c->off += 64;
+        if (c->off >= pf->bytes)
+            c->off = 0, c->row += pf->stride, c->left--;
+    }
+}
+
 /* Dispatch a (rv, nc) pair to a tile of constant shape. */
 #if NCMAX == 8
 #define UK_CASE_NC78(RV, call) case RV * 16 + 7: call(RV, 7); break; case RV * 16 + 8: call(RV, 8); break;
@@ -136,13 +166,16 @@ UK_INLINE void gbp_tile(const int rv, const int nc, int64_t K, const float *x, i
     }
 
 static void gemm_a(int64_t N, int64_t K, int64_t R, const float *x, int64_t ldx, const float *const *y, float *c,
-                   int64_t ldc, int accumulate, float *cmax)
+                   int64_t ldc, int accumulate, float *cmax, const attn_prefetch *pf)
 {
     ATTN_ASSERT(R % W == 0);
+    pf_cursor pfc = prefetch_start(pf, N, R);
     for (int64_t r0 = 0; r0 < R; r0 += RVMAX * W) {
         int rv = (int)((R - r0) / W < RVMAX ? (R - r0) / W : RVMAX);
         for (int64_t n0 = 0; n0 < N; n0 += NCMAX) {
             int nc = (int)(N - n0 < NCMAX ? N - n0 : NCMAX);
+            if (pfc.left > 0)
+                prefetch_step(&pfc, pf);
 #define UK_CALL_A(RV, NC) ga_tile(RV, NC, K, x + r0, ldx, y + n0, c + n0 * ldc + r0, ldc, accumulate, cmax ? cmax + r0 : NULL)
             UK_CASES(UK_CALL_A)
 #undef UK_CALL_A
@@ -166,13 +199,16 @@ static void gemm_b(int64_t N, int64_t K, int64_t R, const float *x, int64_t ldx,
 }
 
 static void gemm_bp(int64_t N, int64_t K, int64_t R, const float *x, int64_t ldx, const float *yp, float *c,
-                    int64_t ldc, const float *alpha)
+                    int64_t ldc, const float *alpha, const attn_prefetch *pf)
 {
     ATTN_ASSERT(R % W == 0);
+    pf_cursor pfc = prefetch_start(pf, N, R);
     for (int64_t r0 = 0; r0 < R; r0 += RVMAX * W) {
         int rv = (int)((R - r0) / W < RVMAX ? (R - r0) / W : RVMAX);
         for (int64_t n0 = 0; n0 < N; n0 += NCMAX) {
             int nc = (int)(N - n0 < NCMAX ? N - n0 : NCMAX);
+            if (pfc.left > 0)
+                prefetch_step(&pfc, pf);
 #define UK_CALL_BP(RV, NC) gbp_tile(RV, NC, K, x + r0, ldx, yp + n0 * K, c + n0 * ldc + r0, ldc, alpha + r0)
             UK_CASES(UK_CALL_BP)
 #undef UK_CALL_BP
