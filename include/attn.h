@@ -420,7 +420,8 @@ ATTN_API const char *attn_cpu_features(void);
 /* The machine's measured fp32 peak in GFLOP/s over `threads` threads
  * (<= 0: the default thread count): independent FMA chains on the widest
  * vectors the best kernel uses, timed for about `ms` milliseconds (<= 0:
- * 200), best of several short rounds.  For reporting a kernel's efficiency. */
+ * 200; at least 3 rounds of about 2 ms), best of those short rounds.  For
+ * reporting a kernel's efficiency. */
 ATTN_API double attn_peak_gflops(int threads, double ms);
 
 

@@ -7,7 +7,7 @@ check() { if eval "$2"; then :; else echo "FAIL: $1"; fail=1; fi; }
 for op in fwd bwd decode; do
   out=$("$ATTN" bench --op $op --shape 1,2,40,1100,16 --threads 2 --rounds 3 --json 2>&1)
   check "$op exits 0 ($out)" '[ $? -eq 0 ]'
-  for f in op B H Lq Lk D causal threads kernel median_ms gflops peak_gflops pct_peak max_err; do
+  for f in op B H Lq Lk D causal threads kernel median_ms gflops peak_gflops pct_peak pct_peak_paired max_err; do
     check "$op json has $f" 'echo "$out" | grep -q "\"$f\":"'
   done
 done

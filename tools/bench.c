@@ -11,8 +11,13 @@
  * measures the neighbours): each round runs one (b, h) head, 1/(B*H) of the
  * work, and median_ms is the median round times B*H (full_call_ms is one
  * timing of the whole call, for comparison).  GFLOP/s use forward = 2 B H Lq Lk (Dk + Dv),
- * halved for causal, backward = 2.5 x forward; the percentage is of the fp32
- * peak measured in the same run by attn_peak_gflops.  The reference's speed
+ * halved for causal, backward = 2.5 x forward; pct_peak is the median
+ * round's speed over the fp32 peak measured at the start of the run by
+ * attn_peak_gflops (best of 200 rounds of 2 ms: the machine at its fastest).
+ * pct_peak_paired is the median over rounds of the round's speed over a
+ * peak probe (best of 3 x 2 ms) run just before it on the same threads: the
+ * efficiency in the machine's state of the moment, which the neighbours
+ * move less than the first figure.  The reference's speed
  * is measured on the check slice.  Decode also reports the time to read K and
  * V once (a parallel sum over both).  --memory runs forward and backward at
  * N = 65536, one head, D = 64 and reports the peak RSS (getrusage) against
@@ -229,8 +234,9 @@ static int run_case(const bcase *c, const bopts *bo)
     }
     double full_s = now() - full_t0;
     int64_t heads = c->B * c->H, nq = c->Lq * c->D, nk = c->Lk * c->D;
-    static double times[2000];
+    static double times[2000], paired[2000];
     int n = 0;
+    double flops = 2.0 * c->B * c->H * c->Lq * c->Lk * 2.0 * c->D * (c->causal ? 0.5 : 1.0) * (bwd ? 2.5 : 1.0);
     double start = now();
     int want = bo->rounds > 0 ? bo->rounds : 31;
     while (n < 2000 && (n < want || (bo->rounds == 0 && now() - start < 3.0 && n < 501))) {
@@ -241,6 +247,9 @@ static int run_case(const bcase *c, const bopts *bo)
         attn_tensor ho = attn_tensor_4d(p.out + hh * nq, ATTN_F32, 1, 1, c->Lq, c->D);
         attn_tensor hl = attn_tensor_3d(p.lse + hh * c->Lq, ATTN_F32, 1, 1, c->Lq);
         attn_status st;
+        /* the peak right now, over the same threads: the round's speed over
+         * it is its efficiency in the machine's state of the moment */
+        double peak_now = attn_peak_gflops(bo->threads, 6);
         double t0 = now();
         if (bwd) {
             attn_tensor hdo = attn_tensor_4d(p.dout + hh * nq, ATTN_F32, 1, 1, c->Lq, c->D);
@@ -250,7 +259,9 @@ static int run_case(const bcase *c, const bopts *bo)
             st = attn_backward(&hdq, &hdk, &hdv, &hdo, &hq, &hk, &hv, &ho, &hl, &o);
         } else
             st = attn_forward(&ho, &hl, NULL, &hq, &hk, &hv, &o);
-        times[n++] = (now() - t0) * (double)heads;
+        times[n] = (now() - t0) * (double)heads;
+        paired[n] = flops / times[n] * 1e-9 / peak_now;
+        n++;
         if (st != ATTN_OK) {
             fprintf(stderr, "attn: error: %s\n", attn_errmsg());
             prob_free(&p);
@@ -258,8 +269,8 @@ static int run_case(const bcase *c, const bopts *bo)
         }
     }
     qsort(times, (size_t)n, sizeof *times, cmp_double);
-    double med = times[n / 2];
-    double flops = 2.0 * c->B * c->H * c->Lq * c->Lk * 2.0 * c->D * (c->causal ? 0.5 : 1.0) * (bwd ? 2.5 : 1.0);
+    qsort(paired, (size_t)n, sizeof *paired, cmp_double);
+    double med = times[n / 2], pct_paired = 100 * paired[n / 2];
     double gf = flops / med * 1e-9;
     attn_kernel used = attn_kernel_for(&p.tq, &p.tk, &p.tv, &o);
     double rd = decode ? read_time(&p, bo->threads > 0 ? bo->threads : attn_get_num_threads()) : 0;
@@ -268,19 +279,20 @@ static int run_case(const bcase *c, const bopts *bo)
         printf("{\"op\":\"%s\",\"B\":%lld,\"H\":%lld,\"Lq\":%lld,\"Lk\":%lld,\"D\":%lld,\"causal\":%s,\"threads\":%d,"
                "\"kernel\":\"%s\",\"median_ms\":%.4f,\"min_ms\":%.4f,\"rounds\":%d,\"gflops\":%.2f,"
                "\"peak_gflops\":%.2f,\"pct_peak\":%.2f,\"max_err\":%.3g,\"check\":\"B=1 H=1 Lq=%lld slice\","
-               "\"ref_gflops\":%.3f,\"speedup_vs_ref\":%.1f,\"full_call_ms\":%.3f",
+               "\"pct_peak_paired\":%.2f,\"ref_gflops\":%.3f,\"speedup_vs_ref\":%.1f,\"full_call_ms\":%.3f",
                c->op, (long long)c->B, (long long)c->H, (long long)c->Lq, (long long)c->Lk, (long long)c->D,
                c->causal ? "true" : "false", threads, attn_kernel_name(used), med * 1e3, times[0] * 1e3, n, gf,
-               bo->peak, 100 * gf / bo->peak, max_err, (long long)slice_rows, ref_gflops, gf / ref_gflops, full_s * 1e3);
+               bo->peak, 100 * gf / bo->peak, max_err, (long long)slice_rows, pct_paired, ref_gflops, gf / ref_gflops,
+               full_s * 1e3);
         if (decode)
             printf(",\"read_kv_ms\":%.4f,\"ratio_to_read\":%.3f", rd * 1e3, med / rd);
         printf("}\n");
     } else {
         printf("%-6s B=%lld H=%lld Lq=%lld Lk=%lld D=%lld %-6s threads=%d kernel=%-9s median %9.3f ms (%3d rounds)  "
-               "%7.1f GFLOP/s  %5.1f%% of peak  x%.0f vs reference  max_err %.2g",
+               "%7.1f GFLOP/s  %5.1f%% of peak (%.1f%% paired)  x%.0f vs reference  max_err %.2g",
                c->op, (long long)c->B, (long long)c->H, (long long)c->Lq, (long long)c->Lk, (long long)c->D,
                c->causal ? "causal" : "full", threads, attn_kernel_name(used), med * 1e3, n, gf,
-               100 * gf / bo->peak, gf / ref_gflops, max_err);
+               100 * gf / bo->peak, pct_paired, gf / ref_gflops, max_err);
         if (decode)
             printf("  read K,V once %.3f ms (x%.2f)", rd * 1e3, med / rd);
         printf("\n");

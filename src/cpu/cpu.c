@@ -232,19 +232,24 @@ double attn_peak_gflops(int threads, double ms)
     const attn_ukernels *uk = attn_ukernels_get(attn_kernel_best());
     if (!uk)
         uk = &attn_uk_scalar;
-    /* calibrate: iterations for about 5 ms on one thread */
-    int64_t iters = 1000;
-    for (;;) {
-        double t0 = omp_get_wtime();
-        uk->fma_probe(iters);
-        double dt = omp_get_wtime() - t0;
-        if (dt > 2e-3 || iters > ((int64_t)1 << 40)) {
-            iters = (int64_t)((double)iters * 5e-3 / (dt > 0 ? dt : 1e-9)) + 1;
-            break;
+    /* calibrate once per table: iterations for about 2 ms on one thread */
+    static _Atomic int64_t calibrated[ATTN_KERNEL_AVX512 + 1];
+    int64_t iters = atomic_load(&calibrated[uk->id]);
+    if (iters == 0) {
+        iters = 1000;
+        for (;;) {
+            double t0 = omp_get_wtime();
+            uk->fma_probe(iters);
+            double dt = omp_get_wtime() - t0;
+            if (dt > 1e-3 || iters > ((int64_t)1 << 40)) {
+                iters = (int64_t)((double)iters * 2e-3 / (dt > 0 ? dt : 1e-9)) + 1;
+                break;
+            }
+            iters *= 4;
         }
-        iters *= 4;
+        atomic_store(&calibrated[uk->id], iters);
     }
-    int rounds = (int)(ms / 5.0);
+    int rounds = (int)(ms / 2.0);
     if (rounds < 3)
         rounds = 3;
     double best = 0;
