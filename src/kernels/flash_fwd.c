@@ -218,12 +218,25 @@ static void fwd_item(const attn_problem *p, const attn_ukernels *uk, fwd_ws *w, 
     const bool prefetch = jmin < jmax && (jmax - jmin) * (D + Dv) * (int64_t)sizeof(float) > attn_cpu_l2_bytes();
     for (int64_t j0 = jmin; j0 < jmax; j0 += BC) {
         int64_t nk = jmax - j0 < BC ? jmax - j0 : BC;
-        /* full: every row sees every key of the tile; any: some row sees one */
-        bool full = lo_max <= j0 && hi_min >= j0 + nk, any = full;
-        for (int64_t r = 0; r < nr && !any; r++)
-            any = w->lo[r] < j0 + nk && w->hi[r] > j0;
-        if (!any)
-            continue; /* a tile no row sees: K and V are not read */
+        /* full: every row sees every key of the tile.  Otherwise only the
+         * lanes [ra, rb) (rounded out to vectors) from the first to the last
+         * row that sees one of its keys are computed: on a diagonal band
+         * that skips most hidden scores; the other lanes' m, l and O^T are
+         * those a tile of hidden keys would leave. */
+        bool full = lo_max <= j0 && hi_min >= j0 + nk;
+        int64_t ra = 0, rb = R;
+        if (!full) {
+            int64_t first = -1, last = -1;
+            for (int64_t r = 0; r < nr; r++)
+                if (w->lo[r] < j0 + nk && w->hi[r] > j0) {
+                    first = first < 0 ? r : first;
+                    last = r;
+                }
+            if (first < 0)
+                continue; /* a tile no row sees: K and V are not read */
+            ra = first / ATTN_LANES * ATTN_LANES, rb = round_up(last + 1, ATTN_LANES);
+        }
+        const int64_t re = rb < nr ? rb : nr; /* the real rows among them */
         bool hidden_possible = !full || p->has_mask || p->has_bias;
         for (int64_t jj = 0; jj < nk; jj++) {
             if (k_unit)
@@ -253,19 +266,19 @@ static void fwd_item(const attn_problem *p, const attn_ukernels *uk, fwd_ws *w, 
         if (nn > 0)
             pfv = (attn_prefetch){(const char *)(v + attn_off4(&p->v, b, hk, jn, 0)), p->v.st[2] * 4, nn,
                                   p->v.st[3] == 1 ? Dv * 4 : (Dv - 1) * p->v.st[3] * 4 + 4};
-        uk->gemm_a(nk, D, R, w->qt, L, w->krows, w->st, L, 0, tmax, &pfk);
+        uk->gemm_a(nk, D, rb - ra, w->qt + ra, L, w->krows, w->st + ra, L, 0, tmax, &pfk);
         if (cosine) /* divide column j by max(|k_j|, 1e-12) */
             for (int64_t jj = 0; jj < nk; jj++) {
                 float kinv = (float)(1.0 / fmax(row_norm(k, &p->k, b, hk, j0 + jj, D), 1e-12));
                 float *sj = w->st + jj * L;
-                for (int64_t r = 0; r < R; r++)
+                for (int64_t r = ra; r < rb; r++)
                     sj[r] *= kinv;
             }
         if (elementwise)
-            for (int64_t r = 0; r < nr; r++)
+            for (int64_t r = ra; r < re; r++)
                 mods_row(p, b, h, i0 + r, w->lo[r], w->hi[r], w->diag[r], j0, nk, w->st + r, L);
         else if (!full) /* only the key ranges: hide keys outside [lo, hi) */
-            for (int64_t r = 0; r < nr; r++) {
+            for (int64_t r = ra; r < re; r++) {
                 int64_t a = w->lo[r] - j0, e = w->hi[r] - j0;
                 a = a < 0 ? 0 : a > nk ? nk : a;
                 e = e < a ? a : e > nk ? nk : e;
@@ -274,20 +287,20 @@ static void fwd_item(const attn_problem *p, const attn_ukernels *uk, fwd_ws *w, 
                 for (int64_t jj = e; jj < nk; jj++)
                     w->st[jj * L + r] = -INFINITY;
             }
-        uk->softmax(w->st, L, nk, R, w->m, w->l, w->alpha, tmax);
+        uk->softmax(w->st + ra, L, nk, rb - ra, w->m + ra, w->l + ra, w->alpha + ra, tmax);
         if (p->dropout_p > 0)
-            for (int64_t r = 0; r < nr; r++) {
+            for (int64_t r = ra; r < re; r++) {
                 uint64_t drow = attn_dropout_row(p->dropout_seed, b, h, i0 + r);
                 for (int64_t jj = 0; jj < nk; jj++) {
                     float *e = w->st + jj * L + r;
                     *e = (attn_dropout_bits(drow, j0 + jj) >> 8) >= threshold ? *e * keep_scale : 0.0f;
                 }
             }
-        uk->gemm_bp(Dv, nk, R, w->st, L, w->vp, w->ot, L, w->alpha, &pfv); /* O^T = alpha O^T + V^T P^T */
+        uk->gemm_bp(Dv, nk, rb - ra, w->st + ra, L, w->vp, w->ot + ra, L, w->alpha + ra, &pfv); /* O^T = alpha O^T + V^T P^T */
         for (int e = 0; e < nbad; e++) { /* a non-finite V row: only the rows that see it */
             int64_t jj = w->bad[e];
             const float *vr = v + attn_off4(&p->v, b, hk, j0 + jj, 0);
-            for (int64_t r = 0; r < nr; r++) {
+            for (int64_t r = ra; r < re; r++) {
                 float pw = w->st[jj * L + r];
                 if (pw != 0)
                     for (int64_t d = 0; d < Dv; d++)
@@ -498,9 +511,10 @@ attn_status attn_flash_forward(const attn_problem *p, const attn_ukernels *uk)
         return flash_decode(p, uk);
     int nt = p->threads;
     /* Taller items read K and V fewer times (K and V of a head rarely fit in
-     * the L2 cache); with a diagonal band, shorter ones compute fewer hidden
-     * scores; and every thread needs a few items. */
-    int64_t br = p->causal != ATTN_CAUSAL_NONE || p->window ? BR / 2 : BR;
+     * the L2 cache), and every thread needs a few items.  (On a diagonal
+     * band a tile computes only the lanes of the rows that see it, so tall
+     * items waste little there: about BC / 2 hidden scores per row.) */
+    int64_t br = BR;
     while (br > 48 && p->B * p->Hq * ((p->Lq + br - 1) / br) < 4 * (int64_t)nt)
         br /= 2;
     /* nqb items per (b, h), of equal size in units of 16 rows (item qb has
