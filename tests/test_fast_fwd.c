@@ -141,7 +141,7 @@ int main(void)
 
     /* Fixed cases first: sizes around the tile edges, decode, extremes. */
     static const int64_t sizes[][3] = {{1, 1, 1}, {3, 3, 3}, {17, 17, 17}, {257, 257, 64}, {96, 64, 128},
-                                       {97, 65, 128}, {200, 300, 33}};
+                                       {97, 65, 128}, {200, 300, 33}, {900, 1000, 40}};
     for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++)
         for (int causal = 0; causal <= 2; causal++) {
             cfg c;
