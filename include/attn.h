@@ -423,6 +423,11 @@ ATTN_API const char *attn_cpu_features(void);
  * 200; at least 3 rounds of about 2 ms), best of those short rounds.  For
  * reporting a kernel's efficiency. */
 ATTN_API double attn_peak_gflops(int threads, double ms);
+/* The same FMA chains timed once, for about `ms` milliseconds (<= 0: 200):
+ * the rate the machine sustains over that time, host pauses included.
+ * Beside a kernel timed for as long, it gives the kernel's efficiency in the
+ * machine's state of the moment. */
+ATTN_API double attn_fma_gflops(int threads, double ms);
 
 
 /* ------------------------------------------------------------------------

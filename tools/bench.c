@@ -14,10 +14,12 @@
  * halved for causal, backward = 2.5 x forward; pct_peak is the median
  * round's speed over the fp32 peak measured at the start of the run by
  * attn_peak_gflops (best of 200 rounds of 2 ms: the machine at its fastest).
- * pct_peak_paired is the median over rounds of the round's speed over a
- * peak probe (best of 3 x 2 ms) run just before it on the same threads: the
- * efficiency in the machine's state of the moment, which the neighbours
- * move less than the first figure.  The reference's speed
+ * pct_peak_paired is the median over rounds of the round's speed over the
+ * rate of the FMA probe run just before it, on the same threads and for as
+ * long (attn_fma_gflops): the efficiency in the machine's state of the
+ * moment, which the neighbours move less than the first figure (on the
+ * shared 2-vCPU machine the probe's rate over 1 s is 70-85 % of its best
+ * 2 ms rate).  The reference's speed
  * is measured on the check slice.  Decode also reports the time to read K and
  * V once (a parallel sum over both).  --memory runs forward and backward at
  * N = 65536, one head, D = 64 and reports the peak RSS (getrusage) against
@@ -247,9 +249,10 @@ static int run_case(const bcase *c, const bopts *bo)
         attn_tensor ho = attn_tensor_4d(p.out + hh * nq, ATTN_F32, 1, 1, c->Lq, c->D);
         attn_tensor hl = attn_tensor_3d(p.lse + hh * c->Lq, ATTN_F32, 1, 1, c->Lq);
         attn_status st;
-        /* the peak right now, over the same threads: the round's speed over
-         * it is its efficiency in the machine's state of the moment */
-        double peak_now = attn_peak_gflops(bo->threads, 6);
+        /* the FMA rate right now, over the same threads and about as long as
+         * the last round: the round's speed over it is its efficiency in the
+         * machine's state of the moment */
+        double peak_now = attn_fma_gflops(bo->threads, n > 0 ? 1e3 * times[n - 1] / (double)heads : 20);
         double t0 = now();
         if (bwd) {
             attn_tensor hdo = attn_tensor_4d(p.dout + hh * nq, ATTN_F32, 1, 1, c->Lq, c->D);

@@ -224,15 +224,13 @@ const char *attn_tiled_unsupported(const attn_problem *p)
     return NULL;
 }
 
-double attn_peak_gflops(int threads, double ms)
+/* The probe table, and its iterations for about 2 ms on one thread
+ * (calibrated once per table). */
+static const attn_ukernels *probe_table(int64_t *iters_2ms)
 {
-    int nt = attn_resolve_threads(threads);
-    if (ms <= 0)
-        ms = 200;
     const attn_ukernels *uk = attn_ukernels_get(attn_kernel_best());
     if (!uk)
         uk = &attn_uk_scalar;
-    /* calibrate once per table: iterations for about 2 ms on one thread */
     static _Atomic int64_t calibrated[ATTN_KERNEL_AVX512 + 1];
     int64_t iters = atomic_load(&calibrated[uk->id]);
     if (iters == 0) {
@@ -249,25 +247,52 @@ double attn_peak_gflops(int threads, double ms)
         }
         atomic_store(&calibrated[uk->id], iters);
     }
+    *iters_2ms = iters;
+    return uk;
+}
+
+/* One timed run of the probe on nt threads, iters rounds each: GFLOP/s. */
+static double probe_run(const attn_ukernels *uk, int nt, int64_t iters)
+{
+    double flops = 0, t0 = 0, t1 = 0;
+#pragma omp parallel num_threads(nt) reduction(+ : flops)
+    {
+#pragma omp barrier
+#pragma omp master
+        t0 = omp_get_wtime();
+        flops += uk->fma_probe(iters);
+#pragma omp barrier
+#pragma omp master
+        t1 = omp_get_wtime();
+    }
+    return flops / (t1 - t0) * 1e-9;
+}
+
+double attn_peak_gflops(int threads, double ms)
+{
+    int nt = attn_resolve_threads(threads);
+    if (ms <= 0)
+        ms = 200;
+    int64_t iters;
+    const attn_ukernels *uk = probe_table(&iters);
     int rounds = (int)(ms / 2.0);
     if (rounds < 3)
         rounds = 3;
     double best = 0;
     for (int r = 0; r < rounds; r++) {
-        double flops = 0, t0 = 0, t1 = 0;
-#pragma omp parallel num_threads(nt) reduction(+ : flops)
-        {
-#pragma omp barrier
-#pragma omp master
-            t0 = omp_get_wtime();
-            flops += uk->fma_probe(iters);
-#pragma omp barrier
-#pragma omp master
-            t1 = omp_get_wtime();
-        }
-        double g = flops / (t1 - t0) * 1e-9;
+        double g = probe_run(uk, nt, iters);
         if (g > best)
             best = g;
     }
     return best;
+}
+
+double attn_fma_gflops(int threads, double ms)
+{
+    int nt = attn_resolve_threads(threads);
+    if (ms <= 0)
+        ms = 200;
+    int64_t iters;
+    const attn_ukernels *uk = probe_table(&iters);
+    return probe_run(uk, nt, (int64_t)((double)iters * ms / 2.0) + 1);
 }
