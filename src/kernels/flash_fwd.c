@@ -37,7 +37,7 @@
 #include <omp.h>
 #include <string.h>
 
-#define BR 384 /* most query rows (lanes) per item */
+#define BR 512 /* most query rows (lanes) per item */
 #define BC 64  /* keys per tile */
 
 static int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
@@ -510,18 +510,18 @@ attn_status attn_flash_forward(const attn_problem *p, const attn_ukernels *uk)
     if (p->Lq <= 16 && p->num_seqs == 0 && p->Lk >= 4 * DEC_BK)
         return flash_decode(p, uk);
     int nt = p->threads;
-    /* Taller items read K and V fewer times (K and V of a head rarely fit in
-     * the L2 cache), and every thread needs a few items.  (On a diagonal
-     * band a tile computes only the lanes of the rows that see it, so tall
-     * items waste little there: about BC / 2 hidden scores per row.) */
-    int64_t br = BR;
-    while (br > 48 && p->B * p->Hq * ((p->Lq + br - 1) / br) < 4 * (int64_t)nt)
-        br /= 2;
     /* nqb items per (b, h), of equal size in units of 16 rows (item qb has
-     * units [qb U / nqb, (qb + 1) U / nqb)): at most br rows each, and no
-     * short last item to leave a thread idle. */
-    const int64_t units = (p->Lq + ATTN_LANES - 1) / ATTN_LANES;
-    int64_t nqb = (p->Lq + br - 1) / br;
+     * units [qb U / nqb, (qb + 1) U / nqb)): at most BR rows each, and no
+     * short last item to leave a thread idle.  Taller items read K and V
+     * fewer times (K and V of a head rarely fit in the L2 cache), but every
+     * thread needs about six items, so that one the host pauses for a while
+     * is made up by the others.  (On a diagonal band a tile computes only
+     * the lanes of the rows that see it, so tall items waste little there:
+     * about BC / 2 hidden scores per row.) */
+    const int64_t units = (p->Lq + ATTN_LANES - 1) / ATTN_LANES, bh_count = p->B * p->Hq;
+    int64_t nqb = (6 * (int64_t)nt + bh_count - 1) / bh_count;
+    nqb = nqb < (p->Lq + 47) / 48 ? nqb : (p->Lq + 47) / 48; /* items of 48 rows or more */
+    nqb = nqb > (p->Lq + BR - 1) / BR ? nqb : (p->Lq + BR - 1) / BR;
     /* Without a band the items cost the same: make their number a multiple
      * of the threads when there are few (one head of 4096 rows in blocks of
      * 384 is 11 items, 6 + 5 on two threads, where 12 of 336-352 split
