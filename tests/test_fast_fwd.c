@@ -7,7 +7,7 @@
  * computed in double from the same f32 inputs.  Why: q.k*scale is summed in
  * f32 over D <= 257 terms of unit-scale products (scale 1/sqrt(D)), an error
  * below D * 2^-24 * |q||k| scale ~ 1.5e-5 at worst, usually ~1e-6; exp adds
- * 4.8e-7 relative (tests/test_kernel_exp.c); a weight's relative error is
+ * 4.8e-7 relative (tests/test_kernel_dispatch.c); a weight's relative error is
  * about the score's absolute error, and out is a convex combination of
  * unit-scale values.  A wrong mask, a lost tile or a wrong rescale is off by
  * 1e-2 or more.
@@ -44,6 +44,14 @@ static void run(const cfg *c, test_rng *r)
                     for (int64_t d = 0; d < c->Dv; d++)
                         *at(&v, b, h, j, d) = (j & 1) ? -INFINITY : NAN;
                 }
+    }
+    if (c->nan_visible) { /* NaN reaches exactly the rows that see it: the reference says which */
+        for (int64_t b = 0; b < c->B; b++)
+            for (int64_t h = 0; h < c->Hkv; h++) {
+                *at(&k, b, h, 5 % c->Lk, 1 % c->D) = NAN;
+                *at(&v, b, h, 9 % c->Lk, 0) = NAN;
+            }
+        *at(&q, 0, 0, 7 % c->Lq, 0) = NAN;
     }
     attn_tensor tro = attn_tensor_4d(ref_o, ATTN_F64, c->B, c->Hq, c->Lq, c->Dv);
     attn_tensor trl = attn_tensor_3d(ref_l, ATTN_F64, c->B, c->Hq, c->Lq);
@@ -196,6 +204,22 @@ int main(void)
         c.nan_hidden = 1;
         run(&c, &r);
         c.Lq = 5, c.Lk = 2000; /* decode path */
+        run(&c, &r);
+    }
+    { /* NaN in Q, K and V that rows see: it reaches those rows and only them */
+        cfg c;
+        memset(&c, 0, sizeof c);
+        c.what = "nan-visible";
+        c.qscale = 1;
+        c.B = 1, c.Hq = 2, c.Hkv = 1, c.Lq = 130, c.Lk = 150, c.D = 16, c.Dv = 8;
+        c.nan_visible = 1;
+        for (int causal = 0; causal <= 2; causal++) {
+            c.o.causal = (attn_causal)causal;
+            run(&c, &r);
+        }
+        c.o.causal = ATTN_CAUSAL_BOTTOM_RIGHT, c.Lq = 4, c.Lk = 3000; /* decode path */
+        run(&c, &r);
+        c.o.causal = ATTN_CAUSAL_NONE;
         run(&c, &r);
     }
     { /* the cosine score, tiled and decode, with a temperature */

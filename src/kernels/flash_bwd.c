@@ -67,7 +67,9 @@ typedef struct bwd_ws {
     float *s, *dp, *t;               /* BQ x R each */
     float *qpack, *dopack;           /* BQ x D, BQ x Dv: strided q / dout only */
     float *lse, *di;                 /* BQ */
+    float *zero;                     /* max(D, Dv) zeros */
     const float **qrows, **dorows, **srows;
+    const float **qrows_k, **dorows_v; /* the same rows, a non-finite one replaced by zero */
 } bwd_ws;
 
 static bool finite_row(const float *x, int64_t n)
@@ -78,9 +80,18 @@ static bool finite_row(const float *x, int64_t n)
     return acc == 0.0f;
 }
 
+/* NaN or Inf in a row of Q, K or dO must reach only the gradients of the
+ * pairs that row is part of (docs/SEMANTICS.md): in a product over pairs
+ * where some are hidden, 0 * NaN would spread it.  So a non-finite row is
+ * replaced by zeros in the products that multiply it by an exactly-zero
+ * factor of a hidden pair (dQ += dS K, dK += dS^T Q, dV += (P Z)^T dO): for
+ * K and Q the visible pairs carry it anyway, through S and then dS; for dO,
+ * which does not reach P, dV adds it back for the pairs with P Z != 0. */
+
 static void bwd_item(const attn_problem *p, const attn_ukernels *uk, bwd_ws *w, const int64_t *rlo,
-                     const int64_t *rhi, const int64_t *rdiag, const float *dout_dot_out, float *dqp, int64_t Dp,
-                     int64_t b, int64_t hk, int64_t j0, int64_t nk)
+                     const int64_t *rhi, const int64_t *rdiag, const float *dout_dot_out,
+                     const unsigned char *rowbad, float *dqp, int64_t Dp, int64_t b, int64_t hk, int64_t j0,
+                     int64_t nk)
 {
     const int64_t D = p->Dq, Dv = p->Dv, R = round_up(nk, ATTN_LANES);
     const float *k = p->k.data, *v = p->v.data, scale = (float)p->scale, cap = (float)p->softcap;
@@ -132,6 +143,9 @@ static void bwd_item(const attn_problem *p, const attn_ukernels *uk, bwd_ws *w, 
                         w->dopack[r * Dv + d] = dout[attn_off4(&p->dout, b, h, i, d)];
                     w->dorows[r] = w->dopack + r * Dv;
                 }
+                unsigned char bad = rowbad[(b * p->Hq + h) * p->Lq + i];
+                w->qrows_k[r] = bad & 1 ? w->zero : w->qrows[r];
+                w->dorows_v[r] = bad & 2 ? w->zero : w->dorows[r];
                 w->di[r] = dout_dot_out[(b * p->Hq + h) * p->Lq + i];
                 w->lse[r] = lse[attn_off4(&p->lse, b, h, i, 0)];
                 w->srows[r] = w->s + r * R;
@@ -171,8 +185,16 @@ static void bwd_item(const attn_problem *p, const attn_ukernels *uk, bwd_ws *w, 
                     }
                 }
             }
-            uk->gemm_b(Dv, nr, R, w->s, R, w->dorows, w->dvt, R, 1, NULL);
-            uk->gemm_b(D, nr, R, w->dp, R, w->qrows, w->dkt, R, 1, NULL);
+            uk->gemm_b(Dv, nr, R, w->s, R, w->dorows_v, w->dvt, R, 1, NULL);
+            uk->gemm_b(D, nr, R, w->dp, R, w->qrows_k, w->dkt, R, 1, NULL);
+            for (int64_t r = 0; r < nr; r++) /* a non-finite dO row: only the keys its row weighs */
+                if (w->dorows_v[r] == w->zero)
+                    for (int64_t jj = 0; jj < nk; jj++) {
+                        float pz = w->s[r * R + jj];
+                        if (pz != 0)
+                            for (int64_t d = 0; d < Dv; d++)
+                                w->dvt[d * R + jj] += pz * w->dorows[r][d];
+                    }
             for (int64_t r = 0; r < nr; r++)
                 w->srows[r] = w->dp + r * R;
             float *dqrow = dqp + ((b * p->Hq + h) * p->Lq + i0) * Dp;
@@ -198,7 +220,8 @@ attn_status attn_flash_backward(const attn_problem *p, const attn_ukernels *uk)
     int64_t nkb = (p->Lk + bk - 1) / bk, items = p->B * p->Hkv * nkb;
     int64_t rows = p->B * p->Hq * p->Lq;
     /* rows of dq with no item (Lk == 0 ...) must still be zero */
-    size_t per = (size_t)(2 * D * R + 2 * Dv * R + BK * Dp + 3 * BQ * R + BQ * D + BQ * Dv + 2 * BQ + 6 * BQ + 64);
+    size_t per = (size_t)(2 * D * R + 2 * Dv * R + BK * Dp + 3 * BQ * R + BQ * D + BQ * Dv + 2 * BQ + D + Dv +
+                          10 * BQ + 64);
     size_t dq_n = (size_t)(rows * Dp);
     /* Slots: item it adds its dQ into partial buffer it % slots, and a slot's
      * items run in order on whichever thread takes the slot, so the sum does
@@ -212,8 +235,9 @@ attn_status attn_flash_backward(const attn_problem *p, const attn_ukernels *uk)
     float *dqp = attn_alloc(dq_n * sizeof(float) * (size_t)slots, "flash backward partial dq");
     int64_t *rr = attn_alloc((size_t)(3 * p->B * p->Lq + 1) * sizeof(int64_t), "flash backward row ranges");
     float *ddo = attn_alloc((size_t)(rows + 1) * sizeof(float), "flash backward rowsum(dO * O)");
-    if (!ws || !dqp || !rr || !ddo) {
-        attn_free(ws), attn_free(dqp), attn_free(rr), attn_free(ddo);
+    unsigned char *rowbad = attn_alloc((size_t)(rows + 1), "flash backward non-finite rows");
+    if (!ws || !dqp || !rr || !ddo || !rowbad) {
+        attn_free(ws), attn_free(dqp), attn_free(rr), attn_free(ddo), attn_free(rowbad);
         return ATTN_ERR_NOMEM;
     }
     int64_t *rlo = rr, *rhi = rr + p->B * p->Lq, *rdiag = rr + 2 * p->B * p->Lq;
@@ -227,10 +251,16 @@ attn_status attn_flash_backward(const attn_problem *p, const attn_ukernels *uk)
 #pragma omp for schedule(static)
         for (int64_t row = 0; row < rows; row++) { /* D_i = dO_i . O_i, once per row */
             int64_t b = row / (p->Hq * p->Lq), h = row / p->Lq % p->Hq, i = row % p->Lq;
-            float acc = 0;
-            for (int64_t d = 0; d < Dv; d++)
-                acc += dout[attn_off4(&p->dout, b, h, i, d)] * out[attn_off4(&p->out, b, h, i, d)];
+            float acc = 0, qz = 0, dz = 0; /* x * 0 is NaN iff x is NaN or Inf */
+            for (int64_t d = 0; d < Dv; d++) {
+                float g = dout[attn_off4(&p->dout, b, h, i, d)];
+                acc += g * out[attn_off4(&p->out, b, h, i, d)];
+                dz += g * 0.0f;
+            }
+            for (int64_t d = 0; d < D; d++)
+                qz += (float)p->scale * ((const float *)p->q.data)[attn_off4(&p->q, b, h, i, d)] * 0.0f; /* as packed */
             ddo[row] = acc;
+            rowbad[row] = (unsigned char)((qz != 0.0f) | (dz != 0.0f) << 1);
         }
         bwd_ws w;
         w.kt = f, f += D * R;
@@ -245,8 +275,12 @@ attn_status attn_flash_backward(const attn_problem *p, const attn_ukernels *uk)
         w.dopack = f, f += BQ * Dv;
         w.lse = f, f += BQ;
         w.di = f, f += BQ;
+        w.zero = f, f += D + Dv;
+        memset(w.zero, 0, (size_t)(D + Dv) * sizeof(float));
         w.qrows = (const float **)f, f += 2 * BQ;
         w.dorows = (const float **)f, f += 2 * BQ;
+        w.qrows_k = (const float **)f, f += 2 * BQ;
+        w.dorows_v = (const float **)f, f += 2 * BQ;
         w.srows = (const float **)f;
 #pragma omp for schedule(dynamic, 1)
         for (int64_t sl = 0; sl < slots; sl++) {
@@ -254,7 +288,7 @@ attn_status attn_flash_backward(const attn_problem *p, const attn_ukernels *uk)
             memset(sdq, 0, dq_n * sizeof(float));
             for (int64_t it = sl; it < items; it += slots) {
                 int64_t pair = it / nkb, kb = it % nkb, j0 = kb * bk;
-                bwd_item(p, uk, &w, rlo, rhi, rdiag, ddo, sdq, Dp, pair / p->Hkv, pair % p->Hkv, j0,
+                bwd_item(p, uk, &w, rlo, rhi, rdiag, ddo, rowbad, sdq, Dp, pair / p->Hkv, pair % p->Hkv, j0,
                          p->Lk - j0 < bk ? p->Lk - j0 : bk);
             }
         }
@@ -271,6 +305,6 @@ attn_status attn_flash_backward(const attn_problem *p, const attn_ukernels *uk)
             }
         }
     }
-    attn_free(ws), attn_free(dqp), attn_free(rr), attn_free(ddo);
+    attn_free(ws), attn_free(dqp), attn_free(rr), attn_free(ddo), attn_free(rowbad);
     return ATTN_OK;
 }

@@ -22,8 +22,11 @@
  * rows that see it: 0 * NaN never happens.
  *
  * Threads: items are handed out dynamically; each item is computed by one
- * thread in a fixed order and writes only its own rows, so the result is
- * bitwise the same for every thread count and schedule.
+ * thread in a fixed order and writes only its own rows, so for a given
+ * thread count the result is bitwise the same for every schedule.  The split
+ * into items depends on the thread count, and an item's key tiles start at
+ * the first key one of its rows sees, so on a band (window, lengths) other
+ * thread counts can group the sums differently: equal within rounding.
  *
  * Decode (Lq <= 16, no packed batch): the rows of a key/value head's query
  * heads are processed together, the keys split into chunks across threads,
@@ -266,7 +269,7 @@ static void fwd_item(const attn_problem *p, const attn_ukernels *uk, fwd_ws *w, 
         if (nn > 0)
             pfv = (attn_prefetch){(const char *)(v + attn_off4(&p->v, b, hk, jn, 0)), p->v.st[2] * 4, nn,
                                   p->v.st[3] == 1 ? Dv * 4 : (Dv - 1) * p->v.st[3] * 4 + 4};
-        uk->gemm_a(nk, D, rb - ra, w->qt + ra, L, w->krows, w->st + ra, L, 0, tmax, &pfk);
+        uk->gemm_a(nk, D, rb - ra, w->qt + ra, L, w->krows, w->st + ra, L, 0, tmax ? tmax + ra : NULL, &pfk);
         if (cosine) /* divide column j by max(|k_j|, 1e-12) */
             for (int64_t jj = 0; jj < nk; jj++) {
                 float kinv = (float)(1.0 / fmax(row_norm(k, &p->k, b, hk, j0 + jj, D), 1e-12));
@@ -287,7 +290,7 @@ static void fwd_item(const attn_problem *p, const attn_ukernels *uk, fwd_ws *w, 
                 for (int64_t jj = e; jj < nk; jj++)
                     w->st[jj * L + r] = -INFINITY;
             }
-        uk->softmax(w->st + ra, L, nk, rb - ra, w->m + ra, w->l + ra, w->alpha + ra, tmax);
+        uk->softmax(w->st + ra, L, nk, rb - ra, w->m + ra, w->l + ra, w->alpha + ra, tmax ? tmax + ra : NULL);
         if (p->dropout_p > 0)
             for (int64_t r = ra; r < re; r++) {
                 uint64_t drow = attn_dropout_row(p->dropout_seed, b, h, i0 + r);
@@ -310,12 +313,15 @@ static void fwd_item(const attn_problem *p, const attn_ukernels *uk, fwd_ws *w, 
     }
     float *out = p->out.data;
     for (int64_t r = 0; r < nr; r++) {
-        float l = w->l[r], inv = l > 0 ? 1.0f / l : 0.0f;
+        /* l == 0: no visible key (zeros, lse -inf); l NaN: an unmasked NaN
+         * reached the row, and stays in it */
+        float l = w->l[r];
+        bool seen = l > 0 || isnan(l);
+        float inv = seen ? 1.0f / l : 0.0f;
         for (int64_t d = 0; d < Dv; d++)
-            out[attn_off4(&p->out, b, h, i0 + r, d)] = l > 0 ? w->ot[d * L + r] * inv : 0.0f;
+            out[attn_off4(&p->out, b, h, i0 + r, d)] = seen ? w->ot[d * L + r] * inv : 0.0f;
         if (p->has_lse)
-            ((float *)p->lse.data)[attn_off4(&p->lse, b, h, i0 + r, 0)] =
-                l > 0 ? w->m[r] + logf(l) : -INFINITY;
+            ((float *)p->lse.data)[attn_off4(&p->lse, b, h, i0 + r, 0)] = seen ? w->m[r] + logf(l) : -INFINITY;
     }
 }
 
@@ -385,8 +391,13 @@ static void dec_chunk(const attn_problem *p, const attn_ukernels *uk, dec_ws *w,
                     s[jj] *= w->kinv[jj];
             mods_row(p, b, h, i, lo, hi, diag, j0, nk, s, 1);
             float mx = pm[rr];
-            for (int64_t jj = 0; jj < nk; jj++)
+            bool nan = false;
+            for (int64_t jj = 0; jj < nk; jj++) {
                 mx = fmaxf(mx, s[jj]);
+                nan |= isnan(s[jj]);
+            }
+            if (nan)
+                mx = NAN; /* an unmasked NaN score: the row's weights and sum become NaN */
             if (mx == -INFINITY)
                 continue;
             float alpha = pm[rr] == mx ? 1.0f : expf(pm[rr] - mx);
@@ -474,13 +485,21 @@ static attn_status flash_decode(const attn_problem *p, const attn_ukernels *uk)
             int64_t pair = pr / rows, rr = pr % rows, b = pair / p->Hkv, hk = pair % p->Hkv;
             int64_t h = hk * p->group + rr / p->Lq, i = rr % p->Lq;
             float M = -INFINITY;
-            for (int64_t c = 0; c < nch; c++)
-                M = fmaxf(M, part[(pair * nch + c) * per_item + rr]);
+            bool nan = false; /* a chunk met an unmasked NaN score */
+            for (int64_t c = 0; c < nch; c++) {
+                const float *pm = part + (pair * nch + c) * per_item;
+                if (isnan(pm[rr]) || isnan(pm[rows + rr]))
+                    nan = true;
+                else
+                    M = fmaxf(M, pm[rr]);
+            }
             float L = 0;
             float *out = p->out.data;
             for (int64_t d = 0; d < Dv; d++)
-                out[attn_off4(&p->out, b, h, i, d)] = 0;
-            if (M != -INFINITY) {
+                out[attn_off4(&p->out, b, h, i, d)] = nan ? NAN : 0.0f;
+            if (nan)
+                M = NAN, L = NAN;
+            else if (M != -INFINITY) {
                 for (int64_t c = 0; c < nch; c++) {
                     const float *pm = part + (pair * nch + c) * per_item;
                     if (pm[rr] == -INFINITY)
@@ -495,7 +514,8 @@ static attn_status flash_decode(const attn_problem *p, const attn_ukernels *uk)
                     out[attn_off4(&p->out, b, h, i, d)] /= L;
             }
             if (p->has_lse)
-                ((float *)p->lse.data)[attn_off4(&p->lse, b, h, i, 0)] = M != -INFINITY ? M + logf(L) : -INFINITY;
+                ((float *)p->lse.data)[attn_off4(&p->lse, b, h, i, 0)] =
+                    M != -INFINITY ? M + logf(L) : -INFINITY; /* NaN stays NaN */
         }
     }
     attn_free(part);

@@ -13,7 +13,8 @@
  * smaller shapes of the same code.
  *
  * VEXP(x): exp(x) for x <= 0 (inputs below -87.3 are clamped there and give
- * ~1.2e-38 instead of a smaller number; callers select exact zeros for -inf).
+ * ~1.2e-38 instead of a smaller number; callers select exact zeros for -inf;
+ * NaN gives NaN, so an unmasked NaN score reaches its row's sum).
  * Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2, then exp(r) by a degree-5
  * polynomial with p(0) = 1 exactly (coefficients UK_EXP_C1..C5 below, fitted
  * for the least maximum relative error on [-ln2/2, ln2/2]: 9.2e-8 in exact
