@@ -419,11 +419,11 @@ ATTN_API const char *attn_cpu_features(void);
 
 /* The machine's measured fp32 peak in GFLOP/s over `threads` threads
  * (<= 0: the default thread count): independent FMA chains on the widest
- * vectors the best kernel uses, timed for about `ms` milliseconds (<= 0:
- * 200; at least 3 rounds of about 2 ms), best of those short rounds.  For
- * reporting a kernel's efficiency. */
+ * vectors the best kernel uses, timed for about `ms` milliseconds (<= 0 or
+ * NaN: 200; at most 60000; at least 3 rounds of about 5 ms), best of those
+ * short rounds.  For reporting a kernel's efficiency. */
 ATTN_API double attn_peak_gflops(int threads, double ms);
-/* The same FMA chains timed once, for about `ms` milliseconds (<= 0: 200):
+/* The same FMA chains timed once, for about `ms` milliseconds (as above):
  * the rate the machine sustains over that time, host pauses included.
  * Beside a kernel timed for as long, it gives the kernel's efficiency in the
  * machine's state of the moment. */

@@ -81,7 +81,11 @@ int64_t attn_cpu_l2_bytes(void)
     static _Atomic int64_t cached = 0;
     int64_t n = atomic_load(&cached);
     if (n == 0) {
+#ifdef _SC_LEVEL2_CACHE_SIZE
         long v = sysconf(_SC_LEVEL2_CACHE_SIZE); /* glibc reads it from the CPU's cache descriptors */
+#else
+        long v = 0; /* not a glibc system: assume 1 MiB */
+#endif
         n = v > 0 ? (int64_t)v : (int64_t)1 << 20;
         atomic_store(&cached, n);
     }
@@ -224,30 +228,36 @@ const char *attn_tiled_unsupported(const attn_problem *p)
     return NULL;
 }
 
-/* The probe table, and its iterations for about 2 ms on one thread
- * (calibrated once per table). */
-static const attn_ukernels *probe_table(int64_t *iters_2ms)
+/* The probe table, and its iterations for about 1 ms on one thread
+ * (calibrated once per table, on the fastest of three timings, so that a
+ * pause of the host during calibration does not shorten every probe). */
+static const attn_ukernels *probe_table(double *iters_1ms)
 {
     const attn_ukernels *uk = attn_ukernels_get(attn_kernel_best());
     if (!uk)
         uk = &attn_uk_scalar;
-    static _Atomic int64_t calibrated[ATTN_KERNEL_AVX512 + 1];
-    int64_t iters = atomic_load(&calibrated[uk->id]);
-    if (iters == 0) {
-        iters = 1000;
-        for (;;) {
+    static _Atomic double calibrated[ATTN_KERNEL_AVX512 + 1];
+    double per_ms = atomic_load(&calibrated[uk->id]);
+    if (per_ms == 0) {
+        int64_t iters = 1000;
+        for (;;) { /* grow until one run takes 0.5 ms */
+            double t0 = omp_get_wtime();
+            uk->fma_probe(iters);
+            if (omp_get_wtime() - t0 > 5e-4 || iters > ((int64_t)1 << 40))
+                break;
+            iters *= 2;
+        }
+        double best = 1e30;
+        for (int r = 0; r < 3; r++) {
             double t0 = omp_get_wtime();
             uk->fma_probe(iters);
             double dt = omp_get_wtime() - t0;
-            if (dt > 1e-3 || iters > ((int64_t)1 << 40)) {
-                iters = (int64_t)((double)iters * 2e-3 / (dt > 0 ? dt : 1e-9)) + 1;
-                break;
-            }
-            iters *= 4;
+            best = dt < best ? dt : best;
         }
-        atomic_store(&calibrated[uk->id], iters);
+        per_ms = (double)iters * 1e-3 / (best > 0 ? best : 1e-9);
+        atomic_store(&calibrated[uk->id], per_ms);
     }
-    *iters_2ms = iters;
+    *iters_1ms = per_ms;
     return uk;
 }
 
@@ -268,19 +278,20 @@ static double probe_run(const attn_ukernels *uk, int nt, int64_t iters)
     return flops / (t1 - t0) * 1e-9;
 }
 
+/* ms as asked, or the default for <= 0 and NaN, at most one minute */
+static double probe_ms(double ms) { return !(ms > 0) ? 200 : ms > 60000 ? 60000 : ms; }
+
 double attn_peak_gflops(int threads, double ms)
 {
     int nt = attn_resolve_threads(threads);
-    if (ms <= 0)
-        ms = 200;
-    int64_t iters;
-    const attn_ukernels *uk = probe_table(&iters);
-    int rounds = (int)(ms / 2.0);
+    double per_ms;
+    const attn_ukernels *uk = probe_table(&per_ms);
+    int rounds = (int)(probe_ms(ms) / 5.0); /* rounds of 5 ms */
     if (rounds < 3)
         rounds = 3;
     double best = 0;
     for (int r = 0; r < rounds; r++) {
-        double g = probe_run(uk, nt, iters);
+        double g = probe_run(uk, nt, (int64_t)(per_ms * 5.0) + 1);
         if (g > best)
             best = g;
     }
@@ -290,9 +301,7 @@ double attn_peak_gflops(int threads, double ms)
 double attn_fma_gflops(int threads, double ms)
 {
     int nt = attn_resolve_threads(threads);
-    if (ms <= 0)
-        ms = 200;
-    int64_t iters;
-    const attn_ukernels *uk = probe_table(&iters);
-    return probe_run(uk, nt, (int64_t)((double)iters * ms / 2.0) + 1);
+    double per_ms;
+    const attn_ukernels *uk = probe_table(&per_ms);
+    return probe_run(uk, nt, (int64_t)(per_ms * probe_ms(ms)) + 1);
 }
