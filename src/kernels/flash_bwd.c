@@ -220,8 +220,8 @@ attn_status attn_flash_backward(const attn_problem *p, const attn_ukernels *uk)
     int64_t nkb = (p->Lk + bk - 1) / bk, items = p->B * p->Hkv * nkb;
     int64_t rows = p->B * p->Hq * p->Lq;
     /* rows of dq with no item (Lk == 0 ...) must still be zero */
-    size_t per = (size_t)(2 * D * R + 2 * Dv * R + BK * Dp + 3 * BQ * R + BQ * D + BQ * Dv + 2 * BQ + D + Dv +
-                          10 * BQ + 64);
+    size_t per = (size_t)(2 * D * R + 2 * Dv * R + BK * Dp + 3 * BQ * R + BQ * D + BQ * Dv + 2 * BQ +
+                          round_up(D + Dv, 16) + 10 * BQ + 64);
     size_t dq_n = (size_t)(rows * Dp);
     /* Slots: item it adds its dQ into partial buffer it % slots, and a slot's
      * items run in order on whichever thread takes the slot, so the sum does
@@ -275,7 +275,7 @@ attn_status attn_flash_backward(const attn_problem *p, const attn_ukernels *uk)
         w.dopack = f, f += BQ * Dv;
         w.lse = f, f += BQ;
         w.di = f, f += BQ;
-        w.zero = f, f += D + Dv;
+        w.zero = f, f += round_up(D + Dv, 16); /* keeps the pointer arrays below aligned */
         memset(w.zero, 0, (size_t)(D + Dv) * sizeof(float));
         w.qrows = (const float **)f, f += 2 * BQ;
         w.dorows = (const float **)f, f += 2 * BQ;
