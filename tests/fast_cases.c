@@ -116,3 +116,33 @@ cfg random_cfg(test_rng *r, extras *x)
     }
     return c;
 }
+
+void plant_nans(const cfg *c, buf *q, buf *k, buf *v)
+{
+    for (int64_t b = 0; b < c->B; b++)
+        for (int64_t h = 0; h < c->Hkv; h++) {
+            for (int64_t j = c->Lq; c->nan_hidden && j < c->Lk; j++) {
+                for (int64_t d = 0; d < c->D; d++)
+                    *at(k, b, h, j, d) = (j & 1) ? NAN : INFINITY;
+                for (int64_t d = 0; d < c->Dv; d++)
+                    *at(v, b, h, j, d) = (j & 1) ? -INFINITY : NAN;
+            }
+            if (c->nan_visible) {
+                *at(k, b, h, 5 % c->Lk, 1 % c->D) = NAN;
+                *at(v, b, h, 9 % c->Lk, 0) = NAN;
+            }
+        }
+    if (c->nan_visible)
+        *at(q, 0, 0, 7 % c->Lq, 0) = NAN;
+}
+
+cfg nan_visible_cfg(void)
+{
+    cfg c;
+    memset(&c, 0, sizeof c);
+    c.what = "nan-visible";
+    c.qscale = 1;
+    c.B = 1, c.Hq = 2, c.Hkv = 1, c.Lq = 130, c.Lk = 150, c.D = 16, c.Dv = 8;
+    c.nan_visible = 1;
+    return c;
+}

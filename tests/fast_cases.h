@@ -50,4 +50,14 @@ typedef struct extras {
  * caller: x->mask, x->bias). */
 cfg random_cfg(test_rng *r, extras *x);
 
+/* The NaN of c->nan_hidden (NaN/Inf in every K and V row of keys >= Lq,
+ * hidden from every row by top-left causal) and c->nan_visible (NaN in
+ * element 1 of K row 5 and element 0 of V row 9 of every key/value head, and
+ * in element 0 of Q row 7 of head 0: rows see them), planted in q, k, v. */
+void plant_nans(const cfg *c, buf *q, buf *k, buf *v);
+
+/* The "nan-visible" configuration: one batch, 2 query heads over 1 key/value
+ * head, 130 queries, 150 keys, D = 16, Dv = 8, no causal mask. */
+cfg nan_visible_cfg(void);
+
 #endif

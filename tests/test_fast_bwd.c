@@ -58,24 +58,9 @@ static void run(const cfg *c, test_rng *r)
     buf q = make(r, nq, c->layout, c->qscale), k = make(r, nk, c->layout, c->qscale), v = make(r, nv, c->layout, 1.0),
         out = make(r, no, c->layout, 1.0), dout = make(r, no, c->layout, 1.0), dq = make(r, nq, c->layout, 1.0),
         dk = make(r, nk, c->layout, 1.0), dv = make(r, nv, c->layout, 1.0);
-    if (c->nan_hidden)
-        for (int64_t b = 0; b < c->B; b++)
-            for (int64_t h = 0; h < c->Hkv; h++)
-                for (int64_t j = c->Lq; j < c->Lk; j++) {
-                    for (int64_t d = 0; d < c->D; d++)
-                        *at(&k, b, h, j, d) = (j & 1) ? NAN : INFINITY;
-                    for (int64_t d = 0; d < c->Dv; d++)
-                        *at(&v, b, h, j, d) = (j & 1) ? -INFINITY : NAN;
-                }
-    if (c->nan_visible) { /* NaN reaches exactly the gradients it touches: the reference says which */
-        for (int64_t b = 0; b < c->B; b++)
-            for (int64_t h = 0; h < c->Hkv; h++) {
-                *at(&k, b, h, 5 % c->Lk, 1 % c->D) = NAN;
-                *at(&v, b, h, 9 % c->Lk, 0) = NAN;
-            }
-        *at(&q, 0, 0, 7 % c->Lq, 0) = NAN;
+    plant_nans(c, &q, &k, &v); /* visible NaN reaches exactly the gradients it touches: the reference says which */
+    if (c->nan_visible)
         *at(&dout, 0, 1 % c->Hq, 11 % c->Lq, 2 % c->Dv) = NAN;
-    }
     int64_t nl = c->B * c->Hq * c->Lq;
     float *lse = calloc((size_t)nl + 1, sizeof(float));
     double *rq = dcopy_zero(c->B * c->Hq * c->Lq * c->D), *rk = dcopy_zero(c->B * c->Hkv * c->Lk * c->D),
@@ -170,13 +155,8 @@ int main(void)
         c.nan_hidden = 1;
         run(&c, &r);
     }
-    { /* NaN in Q, K and V that rows see */
-        cfg c;
-        memset(&c, 0, sizeof c);
-        c.what = "nan-visible";
-        c.qscale = 1;
-        c.B = 1, c.Hq = 2, c.Hkv = 1, c.Lq = 130, c.Lk = 150, c.D = 16, c.Dv = 8;
-        c.nan_visible = 1;
+    { /* NaN in Q, K, V and dO that rows see */
+        cfg c = nan_visible_cfg();
         for (int causal = 0; causal <= 2; causal++) {
             c.o.causal = (attn_causal)causal;
             run(&c, &r);

@@ -35,24 +35,7 @@ static void run(const cfg *c, test_rng *r)
     double *ref_o = calloc((size_t)nout + 1, sizeof(double)), *ref_l = calloc((size_t)nl + 1, sizeof(double));
     float *lse = calloc((size_t)nl + 1, sizeof(float)), *keep_o = calloc((size_t)nout + 1, sizeof(float)),
           *keep_l = calloc((size_t)nl + 1, sizeof(float));
-    if (c->nan_hidden) { /* keys >= Lq are hidden from every row by causal top-left */
-        for (int64_t b = 0; b < c->B; b++)
-            for (int64_t h = 0; h < c->Hkv; h++)
-                for (int64_t j = c->Lq; j < c->Lk; j++) {
-                    for (int64_t d = 0; d < c->D; d++)
-                        *at(&k, b, h, j, d) = (j & 1) ? NAN : INFINITY;
-                    for (int64_t d = 0; d < c->Dv; d++)
-                        *at(&v, b, h, j, d) = (j & 1) ? -INFINITY : NAN;
-                }
-    }
-    if (c->nan_visible) { /* NaN reaches exactly the rows that see it: the reference says which */
-        for (int64_t b = 0; b < c->B; b++)
-            for (int64_t h = 0; h < c->Hkv; h++) {
-                *at(&k, b, h, 5 % c->Lk, 1 % c->D) = NAN;
-                *at(&v, b, h, 9 % c->Lk, 0) = NAN;
-            }
-        *at(&q, 0, 0, 7 % c->Lq, 0) = NAN;
-    }
+    plant_nans(c, &q, &k, &v); /* visible NaN reaches exactly the rows that see it: the reference says which */
     attn_tensor tro = attn_tensor_4d(ref_o, ATTN_F64, c->B, c->Hq, c->Lq, c->Dv);
     attn_tensor trl = attn_tensor_3d(ref_l, ATTN_F64, c->B, c->Hq, c->Lq);
     attn_tensor tl = attn_tensor_3d(lse, ATTN_F32, c->B, c->Hq, c->Lq);
@@ -207,12 +190,7 @@ int main(void)
         run(&c, &r);
     }
     { /* NaN in Q, K and V that rows see: it reaches those rows and only them */
-        cfg c;
-        memset(&c, 0, sizeof c);
-        c.what = "nan-visible";
-        c.qscale = 1;
-        c.B = 1, c.Hq = 2, c.Hkv = 1, c.Lq = 130, c.Lk = 150, c.D = 16, c.Dv = 8;
-        c.nan_visible = 1;
+        cfg c = nan_visible_cfg();
         for (int causal = 0; causal <= 2; causal++) {
             c.o.causal = (attn_causal)causal;
             run(&c, &r);
