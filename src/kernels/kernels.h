@@ -22,6 +22,23 @@
 #define UK_EXP_C4 4.1898161173e-02f
 #define UK_EXP_C5 8.2902722061e-03f
 
+/* The vector exps' common part, in the V* macros of the file that expands it
+ * (uk_avx2.c, uk_avx512.c): x clamped below at -87.3 (NaN kept: x is max's
+ * second operand), n = ROUND(x / ln 2), r = x - n ln 2 in two steps
+ * (Cody-Waite), p = exp(r) by the polynomial above.  The caller scales p by
+ * 2^n. */
+#define UK_EXP_PARTS(x, n, p, ROUND)                                                                             \
+    do {                                                                                                         \
+        (x) = VMAX(VSET1(-87.3f), (x));                                                                          \
+        (n) = ROUND(VMUL((x), VSET1(1.44269504088896341f)));                                                     \
+        VF r_ = VFMA((n), VSET1(-0.693359375f), (x));                                                            \
+        r_ = VFMA((n), VSET1(2.12194440e-4f), r_);                                                               \
+        (p) = VFMA(VFMA(VFMA(VFMA(VFMA(VSET1(UK_EXP_C5), r_, VSET1(UK_EXP_C4)), r_, VSET1(UK_EXP_C3)), r_,          \
+                             VSET1(UK_EXP_C2)),                                                                  \
+                        r_, VSET1(UK_EXP_C1)),                                                                   \
+                   r_, VSET1(1.0f));                                                                             \
+    } while (0)
+
 #define ATTN_MAX_PANEL 8 /* the widest panel of any table (attn_ukernels.panel) */
 
 /* Memory to bring into the caches (L2) while a product runs, spread over its

@@ -33,19 +33,11 @@ static inline float hsum256(__m256 v)
     return _mm_cvtss_f32(x);
 }
 
+#define ROUND256(v) _mm256_round_ps((v), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
 static inline __m256 vexp256(__m256 x)
 {
-    x = _mm256_max_ps(_mm256_set1_ps(-87.3f), x); /* x second: NaN passes through */
-    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-    __m256 p = _mm256_set1_ps(UK_EXP_C5);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(UK_EXP_C4));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(UK_EXP_C3));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(UK_EXP_C2));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(UK_EXP_C1));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    __m256 n, p;
+    UK_EXP_PARTS(x, n, p, ROUND256);
     /* 2^n for n in [-126, 0]: build the exponent field */
     __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
     return _mm256_mul_ps(p, _mm256_castsi256_ps(e));

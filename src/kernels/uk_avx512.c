@@ -27,19 +27,11 @@
 
 /* exp(x) on the lanes of keep, 0 on the others (see uk_tmpl.h for the
  * method and its bound); the final 2^n scaling also applies the mask. */
+#define ROUND512(v) _mm512_roundscale_ps((v), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
 static inline __m512 vexp512_keep(__mmask16 keep, __m512 x)
 {
-    x = _mm512_max_ps(_mm512_set1_ps(-87.3f), x); /* x second: NaN passes through */
-    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(UK_EXP_C5);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(UK_EXP_C4));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(UK_EXP_C3));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(UK_EXP_C2));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(UK_EXP_C1));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    __m512 n, p;
+    UK_EXP_PARTS(x, n, p, ROUND512);
     return _mm512_maskz_scalef_ps(keep, p, n);
 }
 

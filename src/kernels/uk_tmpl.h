@@ -24,6 +24,27 @@
  */
 #define UK_INLINE static inline __attribute__((always_inline))
 
+/* One step k of a register tile: a[n][v] += X[k][v lanes] * y[n] for the
+ * tile's nc columns (y: the step's nc broadcast values, contiguous). */
+UK_INLINE void tile_step(const int rv, const int nc, VF a[NCMAX][RVMAX], const float *xk, const float *y)
+{
+    VF xv[RVMAX];
+    for (int v = 0; v < rv; v++)
+        xv[v] = VLOAD(xk + v * W);
+    for (int n = 0; n < nc; n++) {
+        VF b = VSET1(y[n]);
+        for (int v = 0; v < rv; v++)
+            a[n][v] = VFMA(xv[v], b, a[n][v]);
+    }
+}
+
+UK_INLINE void tile_store(const int rv, const int nc, VF a[NCMAX][RVMAX], float *c, int64_t ldc)
+{
+    for (int n = 0; n < nc; n++)
+        for (int v = 0; v < rv; v++)
+            VSTORE(c + n * ldc + v * W, a[n][v]);
+}
+
 UK_INLINE void ga_tile(const int rv, const int nc, int64_t K, const float *x, int64_t ldx, const float *const *y,
                        float *c, int64_t ldc, int accumulate, float *cmax)
 {
@@ -44,9 +65,7 @@ UK_INLINE void ga_tile(const int rv, const int nc, int64_t K, const float *x, in
                 a[n][v] = VFMA(xv[v], b, a[n][v]);
         }
     }
-    for (int n = 0; n < nc; n++)
-        for (int v = 0; v < rv; v++)
-            VSTORE(c + n * ldc + v * W, a[n][v]);
+    tile_store(rv, nc, a, c, ldc);
     if (cmax) /* the rows' maxima while the tile is still in registers */
         for (int v = 0; v < rv; v++) {
             VF mx = VLOAD(cmax + v * W);
@@ -66,20 +85,9 @@ UK_INLINE void gb_tile(const int rv, const int nc, int64_t n0, int64_t K, const 
             if (accumulate && alpha)
                 a[n][v] = VMUL(a[n][v], VLOAD(alpha + v * W));
         }
-    for (int64_t k = 0; k < K; k++) {
-        VF xv[RVMAX];
-        const float *yk = y[k] + n0;
-        for (int v = 0; v < rv; v++)
-            xv[v] = VLOAD(x + k * ldx + v * W);
-        for (int n = 0; n < nc; n++) {
-            VF b = VSET1(yk[n]);
-            for (int v = 0; v < rv; v++)
-                a[n][v] = VFMA(xv[v], b, a[n][v]);
-        }
-    }
-    for (int n = 0; n < nc; n++)
-        for (int v = 0; v < rv; v++)
-            VSTORE(c + n * ldc + v * W, a[n][v]);
+    for (int64_t k = 0; k < K; k++)
+        tile_step(rv, nc, a, x + k * ldx, y[k] + n0);
+    tile_store(rv, nc, a, c, ldc);
 }
 
 /* The forward's O^T update: Y packed in panels of NCMAX columns (yp[k *
@@ -94,19 +102,9 @@ UK_INLINE void gbp_tile(const int rv, const int nc, int64_t K, const float *x, i
     for (int n = 0; n < nc; n++)
         for (int v = 0; v < rv; v++)
             a[n][v] = VMUL(VLOAD(c + n * ldc + v * W), al[v]);
-    for (int64_t k = 0; k < K; k++, yp += NCMAX) {
-        VF xv[RVMAX];
-        for (int v = 0; v < rv; v++)
-            xv[v] = VLOAD(x + k * ldx + v * W);
-        for (int n = 0; n < nc; n++) {
-            VF b = VSET1(yp[n]);
-            for (int v = 0; v < rv; v++)
-                a[n][v] = VFMA(xv[v], b, a[n][v]);
-        }
-    }
-    for (int n = 0; n < nc; n++)
-        for (int v = 0; v < rv; v++)
-            VSTORE(c + n * ldc + v * W, a[n][v]);
+    for (int64_t k = 0; k < K; k++, yp += NCMAX)
+        tile_step(rv, nc, a, x + k * ldx, yp);
+    tile_store(rv, nc, a, c, ldc);
 }
 
 /* A walk over the lines of an attn_prefetch, row by row. */
@@ -166,55 +164,46 @@ UK_INLINE void prefetch_step(pf_cursor *c, const attn_prefetch *pf)
     default: ATTN_ASSERT(0);                                                                                     \
     }
 
+/* Every register tile of an N x R product in order (stripes of RVMAX * W
+ * lanes at r0, groups of NCMAX columns at n0; rv, nc the tile's shape),
+ * with pf's share of prefetches before each: CALL(RV, NC) computes one. */
+#define UK_FOR_TILES(N, R, pf, CALL)                                                                             \
+    do {                                                                                                         \
+        ATTN_ASSERT((R) % W == 0);                                                                               \
+        pf_cursor pfc = prefetch_start(pf, N, R);                                                                \
+        for (int64_t r0 = 0; r0 < (R); r0 += RVMAX * W) {                                                        \
+            int rv = (int)(((R) - r0) / W < RVMAX ? ((R) - r0) / W : RVMAX);                                     \
+            for (int64_t n0 = 0; n0 < (N); n0 += NCMAX) {                                                        \
+                int nc = (int)((N) - n0 < NCMAX ? (N) - n0 : NCMAX);                                             \
+                if (pfc.left > 0)                                                                                \
+                    prefetch_step(&pfc, pf);                                                                     \
+                UK_CASES(CALL)                                                                                   \
+            }                                                                                                    \
+        }                                                                                                        \
+    } while (0)
+
 static void gemm_a(int64_t N, int64_t K, int64_t R, const float *x, int64_t ldx, const float *const *y, float *c,
                    int64_t ldc, int accumulate, float *cmax, const attn_prefetch *pf)
 {
-    ATTN_ASSERT(R % W == 0);
-    pf_cursor pfc = prefetch_start(pf, N, R);
-    for (int64_t r0 = 0; r0 < R; r0 += RVMAX * W) {
-        int rv = (int)((R - r0) / W < RVMAX ? (R - r0) / W : RVMAX);
-        for (int64_t n0 = 0; n0 < N; n0 += NCMAX) {
-            int nc = (int)(N - n0 < NCMAX ? N - n0 : NCMAX);
-            if (pfc.left > 0)
-                prefetch_step(&pfc, pf);
 #define UK_CALL_A(RV, NC) ga_tile(RV, NC, K, x + r0, ldx, y + n0, c + n0 * ldc + r0, ldc, accumulate, cmax ? cmax + r0 : NULL)
-            UK_CASES(UK_CALL_A)
+    UK_FOR_TILES(N, R, pf, UK_CALL_A);
 #undef UK_CALL_A
-        }
-    }
 }
 
 static void gemm_b(int64_t N, int64_t K, int64_t R, const float *x, int64_t ldx, const float *const *y, float *c,
                    int64_t ldc, int accumulate, const float *alpha)
 {
-    ATTN_ASSERT(R % W == 0);
-    for (int64_t r0 = 0; r0 < R; r0 += RVMAX * W) {
-        int rv = (int)((R - r0) / W < RVMAX ? (R - r0) / W : RVMAX);
-        for (int64_t n0 = 0; n0 < N; n0 += NCMAX) {
-            int nc = (int)(N - n0 < NCMAX ? N - n0 : NCMAX);
 #define UK_CALL_B(RV, NC) gb_tile(RV, NC, n0, K, x + r0, ldx, y, c + n0 * ldc + r0, ldc, accumulate, alpha ? alpha + r0 : NULL)
-            UK_CASES(UK_CALL_B)
+    UK_FOR_TILES(N, R, (const attn_prefetch *)NULL, UK_CALL_B);
 #undef UK_CALL_B
-        }
-    }
 }
 
 static void gemm_bp(int64_t N, int64_t K, int64_t R, const float *x, int64_t ldx, const float *yp, float *c,
                     int64_t ldc, const float *alpha, const attn_prefetch *pf)
 {
-    ATTN_ASSERT(R % W == 0);
-    pf_cursor pfc = prefetch_start(pf, N, R);
-    for (int64_t r0 = 0; r0 < R; r0 += RVMAX * W) {
-        int rv = (int)((R - r0) / W < RVMAX ? (R - r0) / W : RVMAX);
-        for (int64_t n0 = 0; n0 < N; n0 += NCMAX) {
-            int nc = (int)(N - n0 < NCMAX ? N - n0 : NCMAX);
-            if (pfc.left > 0)
-                prefetch_step(&pfc, pf);
 #define UK_CALL_BP(RV, NC) gbp_tile(RV, NC, K, x + r0, ldx, yp + n0 * K, c + n0 * ldc + r0, ldc, alpha + r0)
-            UK_CASES(UK_CALL_BP)
+    UK_FOR_TILES(N, R, pf, UK_CALL_BP);
 #undef UK_CALL_BP
-        }
-    }
 }
 
 static void softmax_tile(float *s, int64_t lds, int64_t nk, int64_t R, float *m, float *l, float *alpha,
