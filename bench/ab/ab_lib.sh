@@ -1,5 +1,5 @@
 #!/bin/sh
-# ab_lib.sh OLD_LIBATTN_A NEW_LIBATTN_A [N D causal threads reps]
+# ab_lib.sh OLD_LIBATTN_A NEW_LIBATTN_A [N D causal threads reps [fwd|bwd [H]]]
 # Interleaved A/B of two whole builds of libattn.a in ONE process: the old
 # library's global symbols get an old_ prefix (objcopy), and ab_lib.c calls
 # old_attn_forward then attn_forward on one head in every round, so both see
@@ -15,5 +15,5 @@ T=$(mktemp -d)
 nm --defined-only -g "$1" 2>/dev/null | awk 'NF==3 {print $3" old_"$3}' | sort -u > "$T/syms"
 objcopy --redefine-syms="$T/syms" "$1" "$T/libold.a"
 gcc -O2 -fopenmp -I"$ROOT/include" "$ROOT/bench/ab/ab_lib.c" "$T/libold.a" "$2" -lm -o "$T/ab"
-"$T/ab" "${3:-4096}" "${4:-128}" "${5:-0}" "${6:-1}" "${7:-20}"
+"$T/ab" "${3:-4096}" "${4:-128}" "${5:-0}" "${6:-1}" "${7:-20}" "${8:-fwd}" "${9:-1}"
 rm -rf "$T"

@@ -14,14 +14,17 @@
  *     dV^T += dO^T (P*Z)         gemm_b (the item's own accumulator)
  *     dK^T += (scale Q)^T dS     gemm_b
  *     dQ   += dS (scale K)       gemm_a into the thread's partial dQ
- * dK and dV of a key block are written by the one item that owns it; dQ is
- * the sum of partial buffers ("slots", item it adds into slot it % slots, a
- * slot's items run in order on one thread at a time), added in slot order.
- * No atomics: bitwise repeatable for a fixed thread count (slots depends
- * only on the thread count and the sizes).
+ * dK and dV of a key block are written by the one item that owns it.  dQ
+ * is summed in S partial buffers per (b, hk): unit (b, hk, s) runs the key
+ * blocks kb = s, s + S, ... of its head in order, on one thread, adding into
+ * its own buffer (group x Lq x D); at the end dq = the S buffers added in
+ * order of s.  Units are handed out dynamically, and since a unit's sum
+ * does not depend on the thread that runs it, the result is bitwise
+ * repeatable for a fixed thread count (S depends only on the thread count
+ * and the sizes).  No atomics.
  *
- * Memory: threads to 4 x threads partial dQ (B x Hq x Lq x D) besides
- * O(BK * D) tiles per thread; no Lq x Lk matrix.
+ * Memory: S partial dQ (S x B x Hq x Lq x D, S chosen within 32 MiB unless
+ * S = 1) besides O(BK * D) tiles per thread; no Lq x Lk matrix.
  */
 #include "core/dropout.h"
 #include "kernels/kernels.h"
@@ -90,7 +93,7 @@ static bool finite_row(const float *x, int64_t n)
 
 static void bwd_item(const attn_problem *p, const attn_ukernels *uk, bwd_ws *w, const int64_t *rlo,
                      const int64_t *rhi, const int64_t *rdiag, const float *dout_dot_out,
-                     const unsigned char *rowbad, float *dqp, int64_t Dp, int64_t b, int64_t hk, int64_t j0,
+                     const unsigned char *rowbad, float *udq, int64_t Dp, int64_t b, int64_t hk, int64_t j0,
                      int64_t nk)
 {
     const int64_t D = p->Dq, Dv = p->Dv, R = round_up(nk, ATTN_LANES);
@@ -197,7 +200,7 @@ static void bwd_item(const attn_problem *p, const attn_ukernels *uk, bwd_ws *w, 
                     }
             for (int64_t r = 0; r < nr; r++)
                 w->srows[r] = w->dp + r * R;
-            float *dqrow = dqp + ((b * p->Hq + h) * p->Lq + i0) * Dp;
+            float *dqrow = udq + ((h - hk * p->group) * p->Lq + i0) * Dp; /* the unit's buffer */
             uk->gemm_a(nr, nk, Dp, w->kn, Dp, w->srows, dqrow, Dp, 1, NULL, NULL);
         }
     }
@@ -217,22 +220,21 @@ attn_status attn_flash_backward(const attn_problem *p, const attn_ukernels *uk)
     int64_t bk = BK; /* shorter items when threads would starve */
     while (bk > 48 && p->B * p->Hkv * ((p->Lk + bk - 1) / bk) < 4 * (int64_t)nt)
         bk /= 2;
-    int64_t nkb = (p->Lk + bk - 1) / bk, items = p->B * p->Hkv * nkb;
+    int64_t nkb = (p->Lk + bk - 1) / bk;
     int64_t rows = p->B * p->Hq * p->Lq;
     /* rows of dq with no item (Lk == 0 ...) must still be zero */
     size_t per = (size_t)(2 * D * R + 2 * Dv * R + BK * Dp + 3 * BQ * R + BQ * D + BQ * Dv + 2 * BQ +
                           round_up(D + Dv, 16) + 10 * BQ + 64);
     size_t dq_n = (size_t)(rows * Dp);
-    /* Slots: item it adds its dQ into partial buffer it % slots, and a slot's
-     * items run in order on whichever thread takes the slot, so the sum does
-     * not depend on the schedule.  More slots than threads balance the load
-     * when the host pauses a thread; they cost one dQ each (within 32 MiB). */
-    int64_t slots = nt;
-    while (slots < 4 * (int64_t)nt && (size_t)(2 * slots) * dq_n * sizeof(float) <= ((size_t)32 << 20) &&
-           2 * slots <= items)
-        slots *= 2;
+    /* S partial dQ per (b, hk), as few as give every thread about eight
+     * units (a thread the host pauses is then made up by the others), within
+     * 32 MiB of partials. */
+    const int64_t pairs = p->B * p->Hkv, unit_n = p->group * p->Lq * Dp;
+    int64_t S = 1;
+    while (pairs * S < 8 * (int64_t)nt && 2 * S <= nkb && (size_t)(2 * S) * dq_n * sizeof(float) <= ((size_t)32 << 20))
+        S *= 2;
     float *ws = attn_alloc(per * sizeof(float) * (size_t)nt, "flash backward workspace");
-    float *dqp = attn_alloc(dq_n * sizeof(float) * (size_t)slots, "flash backward partial dq");
+    float *dqp = attn_alloc(dq_n * sizeof(float) * (size_t)S, "flash backward partial dq");
     int64_t *rr = attn_alloc((size_t)(3 * p->B * p->Lq + 1) * sizeof(int64_t), "flash backward row ranges");
     float *ddo = attn_alloc((size_t)(rows + 1) * sizeof(float), "flash backward rowsum(dO * O)");
     unsigned char *rowbad = attn_alloc((size_t)(rows + 1), "flash backward non-finite rows");
@@ -283,24 +285,27 @@ attn_status attn_flash_backward(const attn_problem *p, const attn_ukernels *uk)
         w.dorows_v = (const float **)f, f += 2 * BQ;
         w.srows = (const float **)f;
 #pragma omp for schedule(dynamic, 1)
-        for (int64_t sl = 0; sl < slots; sl++) {
-            float *sdq = dqp + dq_n * (size_t)sl;
-            memset(sdq, 0, dq_n * sizeof(float));
-            for (int64_t it = sl; it < items; it += slots) {
-                int64_t pair = it / nkb, kb = it % nkb, j0 = kb * bk;
-                bwd_item(p, uk, &w, rlo, rhi, rdiag, ddo, rowbad, sdq, Dp, pair / p->Hkv, pair % p->Hkv, j0,
+        for (int64_t u = 0; u < pairs * S; u++) {
+            int64_t pair = u / S, s = u % S;
+            float *udq = dqp + (size_t)unit_n * (size_t)u;
+            memset(udq, 0, (size_t)unit_n * sizeof(float));
+            for (int64_t kb = s; kb < nkb; kb += S) {
+                int64_t j0 = kb * bk;
+                bwd_item(p, uk, &w, rlo, rhi, rdiag, ddo, rowbad, udq, Dp, pair / p->Hkv, pair % p->Hkv, j0,
                          p->Lk - j0 < bk ? p->Lk - j0 : bk);
             }
         }
-        /* dq = sum of the slots' partials in slot order */
+        /* dq = the sum of its unit's S partials, in order of s */
         float *dq = p->dq.data;
 #pragma omp for schedule(static)
         for (int64_t row = 0; row < rows; row++) {
             int64_t b = row / (p->Hq * p->Lq), h = row / p->Lq % p->Hq, i = row % p->Lq;
+            const float *part = dqp + (size_t)unit_n * (size_t)((b * p->Hkv + h / p->group) * S) +
+                                (size_t)((h % p->group * p->Lq + i) * Dp);
             for (int64_t d = 0; d < D; d++) {
                 float acc = 0;
-                for (int64_t u = 0; u < slots; u++)
-                    acc += dqp[dq_n * (size_t)u + (size_t)(row * Dp + d)];
+                for (int64_t s = 0; s < S; s++)
+                    acc += part[(size_t)unit_n * (size_t)s + (size_t)d];
                 dq[attn_off4(&p->dq, b, h, i, d)] = acc;
             }
         }
