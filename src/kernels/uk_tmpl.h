@@ -244,9 +244,13 @@ static void softmax_tile(float *s, int64_t lds, int64_t nk, int64_t R, float *m,
 static void exp_sub(const float *x, float *y, int64_t n, const float *sub, int64_t per)
 {
     ATTN_ASSERT(n % W == 0 && per % W == 0);
-    for (int64_t i = 0; i < n; i += W) {
-        VF xv = VLOAD(x + i);
-        VSTORE(y + i, VEXP_KEEP(xv, VSUB(xv, VSET1(sub[i / per]))));
+    for (int64_t i0 = 0; i0 < n; i0 += per) { /* one subtrahend per run of per values */
+        const VF mu = VSET1(sub[i0 / per]);
+        const int64_t end = n - i0 < per ? n : i0 + per;
+        for (int64_t i = i0; i < end; i += W) {
+            VF xv = VLOAD(x + i);
+            VSTORE(y + i, VEXP_KEEP(xv, VSUB(xv, mu)));
+        }
     }
 }
 
@@ -254,10 +258,14 @@ static void dsoftmax(const float *p, float *dp, int64_t n, int64_t per, const fl
 {
     ATTN_ASSERT(n % W == 0 && per % W == 0);
     const VF sc = VSET1(scale), zero = VZERO();
-    for (int64_t i = 0; i < n; i += W) {
-        VF pv = VLOAD(p + i);
-        VF ds = VMUL(VMUL(pv, VSUB(VLOAD(dp + i), VSET1(di[i / per]))), sc);
-        VSTORE(dp + i, VBLEND_EQ(pv, zero, zero, ds));
+    for (int64_t i0 = 0; i0 < n; i0 += per) {
+        const VF dv = VSET1(di[i0 / per]);
+        const int64_t end = n - i0 < per ? n : i0 + per;
+        for (int64_t i = i0; i < end; i += W) {
+            VF pv = VLOAD(p + i);
+            VF ds = VMUL(VMUL(pv, VSUB(VLOAD(dp + i), dv)), sc);
+            VSTORE(dp + i, VBLEND_EQ(pv, zero, zero, ds));
+        }
     }
 }
 
