@@ -1,5 +1,6 @@
 /* ab_lib.c - see ab_lib.sh: two whole libattn builds (old_ prefixed symbols
- * and the current one) timed alternately, round by round, on B = 1, H heads. */
+ * and the current one) timed alternately, round by round, on B = 1, H heads:
+ * forward, backward, or decode (the forward of one query over N keys). */
 #include "attn.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,18 +43,19 @@ int main(int argc, char **argv)
 {
     int N = atoi(argv[1]), D = atoi(argv[2]), causal = atoi(argv[3]), th = atoi(argv[4]), reps = atoi(argv[5]);
     int bwd = argc > 6 && strcmp(argv[6], "bwd") == 0, H = argc > 7 ? atoi(argv[7]) : 1;
-    long n = (long)H * N * D;
+    int Lq = argc > 6 && strcmp(argv[6], "dec") == 0 ? 1 : N;
+    long n = (long)H * N * D, nq = (long)H * Lq * D;
     srand(1);
-    float *q = randbuf(n), *k = randbuf(n), *v = randbuf(n), *go = randbuf(n), *o = malloc(4 * n), *ls = malloc(4L * H * N);
+    float *q = randbuf(nq), *k = randbuf(n), *v = randbuf(n), *go = randbuf(nq), *o = malloc(4 * nq), *ls = malloc(4L * H * Lq);
     float *g[2][3];
     for (int s = 0; s < 2; s++)
         for (int t = 0; t < 3; t++)
             g[s][t] = malloc(4 * n);
-    float *o2 = malloc(4 * n);
-    attn_tensor tq = attn_tensor_4d(q, ATTN_F32, 1, H, N, D), tk = attn_tensor_4d(k, ATTN_F32, 1, H, N, D),
-                tv = attn_tensor_4d(v, ATTN_F32, 1, H, N, D), tgo = attn_tensor_4d(go, ATTN_F32, 1, H, N, D);
-    attn_tensor to = attn_tensor_4d(o, ATTN_F32, 1, H, N, D), to2 = attn_tensor_4d(o2, ATTN_F32, 1, H, N, D),
-                tl = attn_tensor_3d(ls, ATTN_F32, 1, H, N);
+    float *o2 = malloc(4 * nq);
+    attn_tensor tq = attn_tensor_4d(q, ATTN_F32, 1, H, Lq, D), tk = attn_tensor_4d(k, ATTN_F32, 1, H, N, D),
+                tv = attn_tensor_4d(v, ATTN_F32, 1, H, N, D), tgo = attn_tensor_4d(go, ATTN_F32, 1, H, Lq, D);
+    attn_tensor to = attn_tensor_4d(o, ATTN_F32, 1, H, Lq, D), to2 = attn_tensor_4d(o2, ATTN_F32, 1, H, Lq, D),
+                tl = attn_tensor_3d(ls, ATTN_F32, 1, H, Lq);
     attn_tensor tg[2][3];
     for (int s = 0; s < 2; s++)
         for (int t = 0; t < 3; t++)
@@ -62,7 +64,7 @@ int main(int argc, char **argv)
     memset(&op, 0, sizeof op);
     op.causal = causal ? ATTN_CAUSAL_TOP_LEFT : ATTN_CAUSAL_NONE;
     op.threads = th;
-    double fl = 2.0 * H * N * (double)N * 2 * D * (causal ? 0.5 : 1) * (bwd ? 2.5 : 1);
+    double fl = 2.0 * H * Lq * (double)N * 2 * D * (causal ? 0.5 : 1) * (bwd ? 2.5 : 1);
     double *ta = malloc(8 * reps), *tb = malloc(8 * reps), *r = malloc(8 * reps);
     double pk = attn_peak_gflops(th, 200);
     attn_forward(&to, &tl, NULL, &tq, &tk, &tv, &op);
@@ -82,7 +84,7 @@ int main(int argc, char **argv)
             ta[i] = t1 - t0, tb[i] = t2 - t1, r[i] = tb[i] / ta[i];
     }
     qsort(ta, reps, 8, cmpd), qsort(tb, reps, 8, cmpd), qsort(r, reps, 8, cmpd);
-    double md = bwd ? maxdiff(g[0][0], g[1][0], n) : maxdiff(o, o2, n);
+    double md = bwd ? maxdiff(g[0][0], g[1][0], n) : maxdiff(o, o2, nq);
     if (bwd)
         for (int t = 1; t < 3; t++) {
             double m = maxdiff(g[0][t], g[1][t], n);
@@ -90,7 +92,7 @@ int main(int argc, char **argv)
         }
     printf("%s H=%d N=%d D=%d causal=%d th=%d peak %.0f | old min %.2f ms (%.1f%%) p10 %.2f med %.2f | new min %.2f "
            "ms (%.1f%%) p10 %.2f med %.2f | new/old per-round ratio p10 %.3f med %.3f p90 %.3f | max|diff| %.2g\n",
-           bwd ? "bwd" : "fwd", H, N, D, causal, th, pk, ta[0] * 1e3, 100 * fl / ta[0] / 1e9 / pk,
+           bwd ? "bwd" : Lq == 1 ? "dec" : "fwd", H, N, D, causal, th, pk, ta[0] * 1e3, 100 * fl / ta[0] / 1e9 / pk,
            ta[reps / 10] * 1e3, ta[reps / 2] * 1e3, tb[0] * 1e3, 100 * fl / tb[0] / 1e9 / pk, tb[reps / 10] * 1e3,
            tb[reps / 2] * 1e3, r[reps / 10], r[reps / 2], r[reps * 9 / 10], md);
     return 0;

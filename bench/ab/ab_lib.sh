@@ -1,5 +1,5 @@
 #!/bin/sh
-# ab_lib.sh OLD_LIBATTN_A NEW_LIBATTN_A [N D causal threads reps [fwd|bwd [H]]]
+# ab_lib.sh OLD_LIBATTN_A NEW_LIBATTN_A [N D causal threads reps [fwd|bwd|dec [H]]]
 # Interleaved A/B of two whole builds of libattn.a in ONE process: the old
 # library's global symbols get an old_ prefix (objcopy), and ab_lib.c calls
 # old_attn_forward then attn_forward on one head in every round, so both see

@@ -440,8 +440,9 @@ static attn_status flash_decode(const attn_problem *p, const attn_ukernels *uk)
 {
     const int64_t rows = p->group * p->Lq, Dv = p->Dv, pairs = p->B * p->Hkv;
     int nt = p->threads;
-    /* chunks per (b, hk): enough items for every thread, chunks of >= 256 keys */
-    int64_t nch = (2 * (int64_t)nt + pairs - 1) / pairs;
+    /* chunks per (b, hk): about eight items per thread (a thread the host
+     * pauses is made up by the others), chunks of >= 256 keys */
+    int64_t nch = (8 * (int64_t)nt + pairs - 1) / pairs;
     int64_t maxch = (p->Lk + DEC_BK - 1) / DEC_BK;
     if (nch > maxch)
         nch = maxch;
