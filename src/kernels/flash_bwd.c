@@ -13,7 +13,7 @@
  *           exactly 0 where P == 0 (hidden keys: no 0 * NaN)
  *     dV^T += dO^T (P*Z)         gemm_b (the item's own accumulator)
  *     dK^T += (scale Q)^T dS     gemm_b
- *     dQ   += dS (scale K)       gemm_a into the thread's partial dQ
+ *     dQ   += dS (scale K)       gemm_a into the unit's partial dQ (below)
  * dK and dV of a key block are written by the one item that owns it.  dQ
  * is summed in S partial buffers per (b, hk): unit (b, hk, s) runs the key
  * blocks kb = s, s + S, ... of its head in order, on one thread, adding into
@@ -119,7 +119,7 @@ static void bwd_item(const attn_problem *p, const attn_ukernels *uk, bwd_ws *w, 
     }
     const bool elementwise = p->softcap > 0 || p->alibi || p->has_bias || p->has_mask;
     const float *q = p->q.data, *dout = p->dout.data, *lse = p->lse.data;
-    const bool do_unit = p->dout.st[3] == 1 || Dv <= 1;
+    const bool do_unit = p->dout.st[3] == 1 || Dv <= 1, q_unit = p->q.st[3] == 1 || D <= 1;
     for (int64_t h = hk * p->group; h < (hk + 1) * p->group; h++) {
         for (int64_t i0 = 0; i0 < p->Lq; i0 += BQ) {
             int64_t nr = p->Lq - i0 < BQ ? p->Lq - i0 : BQ;
@@ -136,8 +136,14 @@ static void bwd_item(const attn_problem *p, const attn_ukernels *uk, bwd_ws *w, 
             for (int64_t r = 0; r < nr; r++) {
                 int64_t i = i0 + r;
                 /* scale * q, as the forward packs it: S is bitwise the forward's */
-                for (int64_t d = 0; d < D; d++)
-                    w->qpack[r * D + d] = scale * q[attn_off4(&p->q, b, h, i, d)];
+                const float *qr = q + attn_off4(&p->q, b, h, i, 0);
+                float *qd = w->qpack + r * D;
+                if (q_unit) /* a loop the compiler vectorises */
+                    for (int64_t d = 0; d < D; d++)
+                        qd[d] = scale * qr[d];
+                else
+                    for (int64_t d = 0; d < D; d++)
+                        qd[d] = scale * qr[d * p->q.st[3]];
                 w->qrows[r] = w->qpack + r * D;
                 if (do_unit)
                     w->dorows[r] = dout + attn_off4(&p->dout, b, h, i, 0);
