@@ -127,12 +127,12 @@ void plant_nans(const cfg *c, buf *q, buf *k, buf *v)
                 for (int64_t d = 0; d < c->Dv; d++)
                     *at(v, b, h, j, d) = (j & 1) ? -INFINITY : NAN;
             }
-            if (c->nan_visible) {
+            if (c->nan_visible == 1)
                 *at(k, b, h, 5 % c->Lk, 1 % c->D) = NAN;
+            if (c->nan_visible)
                 *at(v, b, h, 9 % c->Lk, 0) = NAN;
-            }
         }
-    if (c->nan_visible)
+    if (c->nan_visible == 1)
         *at(q, 0, 0, 7 % c->Lq, 0) = NAN;
 }
 

@@ -155,11 +155,17 @@ int main(void)
         c.nan_hidden = 1;
         run(&c, &r);
     }
-    { /* NaN in Q, K, V and dO that rows see */
-        cfg c = nan_visible_cfg();
-        for (int causal = 0; causal <= 2; causal++) {
-            c.o.causal = (attn_causal)causal;
-            run(&c, &r);
+    { /* NaN in Q, K, V and dO that rows see, also through weights that
+       * dropout zeroed */
+        for (int drop = 0; drop <= 2; drop++) {
+            cfg c = nan_visible_cfg();
+            c.nan_visible = drop == 2 ? 2 : 1; /* 2: V only, or the NaN K row would hide what V does */
+            c.o.dropout_p = drop ? 0.5 : 0.0;
+            c.o.dropout_seed = 7;
+            for (int causal = 0; causal <= 2; causal++) {
+                c.o.causal = (attn_causal)causal;
+                run(&c, &r);
+            }
         }
     }
     { /* scores up to 1e30 in magnitude: one-hot weights, dv exact */

@@ -189,16 +189,22 @@ int main(void)
         c.Lq = 5, c.Lk = 2000; /* decode path */
         run(&c, &r);
     }
-    { /* NaN in Q, K and V that rows see: it reaches those rows and only them */
-        cfg c = nan_visible_cfg();
-        for (int causal = 0; causal <= 2; causal++) {
-            c.o.causal = (attn_causal)causal;
+    { /* NaN in Q, K and V that rows see: it reaches those rows and only them,
+       * also through a weight that dropout zeroed (0 * NaN is NaN) */
+        for (int drop = 0; drop <= 2; drop++) {
+            cfg c = nan_visible_cfg();
+            c.nan_visible = drop == 2 ? 2 : 1; /* 2: V only, or the NaN K row would hide what V does */
+            c.o.dropout_p = drop ? 0.5 : 0.0;
+            c.o.dropout_seed = 7;
+            for (int causal = 0; causal <= 2; causal++) {
+                c.o.causal = (attn_causal)causal;
+                run(&c, &r);
+            }
+            c.o.causal = ATTN_CAUSAL_BOTTOM_RIGHT, c.Lq = 4, c.Lk = 3000; /* decode path */
+            run(&c, &r);
+            c.o.causal = ATTN_CAUSAL_NONE;
             run(&c, &r);
         }
-        c.o.causal = ATTN_CAUSAL_BOTTOM_RIGHT, c.Lq = 4, c.Lk = 3000; /* decode path */
-        run(&c, &r);
-        c.o.causal = ATTN_CAUSAL_NONE;
-        run(&c, &r);
     }
     { /* the cosine score, tiled and decode, with a temperature */
         cfg c;

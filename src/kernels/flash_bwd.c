@@ -189,18 +189,18 @@ static void bwd_item(const attn_problem *p, const attn_ukernels *uk, bwd_ws *w, 
                             float th = w->t[r * R + jj];
                             ds *= 1.0f - th * th;
                         }
-                        dpr[jj] = ds;    /* dp now holds dS */
-                        pr[jj] = pw * z;      /* s now holds P * Z */
+                        dpr[jj] = ds; /* dp now holds dS, s holds P * Z (-0 where dropout zeroed a visible key) */
+                        pr[jj] = z != 0 ? pw * z : attn_dropped_weight(pw);
                     }
                 }
             }
             uk->gemm_b(Dv, nr, R, w->s, R, w->dorows_v, w->dvt, R, 1, NULL);
             uk->gemm_b(D, nr, R, w->dp, R, w->qrows_k, w->dkt, R, 1, NULL);
-            for (int64_t r = 0; r < nr; r++) /* a non-finite dO row: only the keys its row weighs */
+            for (int64_t r = 0; r < nr; r++) /* a non-finite dO row: only the keys its row sees */
                 if (w->dorows_v[r] == w->zero)
                     for (int64_t jj = 0; jj < nk; jj++) {
                         float pz = w->s[r * R + jj];
-                        if (pz != 0)
+                        if (!attn_hidden_weight(pz)) /* a dropped key too: 0 * NaN, as the reference */
                             for (int64_t d = 0; d < Dv; d++)
                                 w->dvt[d * R + jj] += pz * w->dorows[r][d];
                     }

@@ -296,7 +296,8 @@ static void fwd_item(const attn_problem *p, const attn_ukernels *uk, fwd_ws *w, 
                 uint64_t drow = attn_dropout_row(p->dropout_seed, b, h, i0 + r);
                 for (int64_t jj = 0; jj < nk; jj++) {
                     float *e = w->st + jj * L + r;
-                    *e = (attn_dropout_bits(drow, j0 + jj) >> 8) >= threshold ? *e * keep_scale : 0.0f;
+                    *e = (attn_dropout_bits(drow, j0 + jj) >> 8) >= threshold ? *e * keep_scale
+                                                                               : attn_dropped_weight(*e);
                 }
             }
         uk->gemm_bp(Dv, nk, rb - ra, w->st + ra, L, w->vp, w->ot + ra, L, w->alpha + ra, &pfv); /* O^T = alpha O^T + V^T P^T */
@@ -305,7 +306,7 @@ static void fwd_item(const attn_problem *p, const attn_ukernels *uk, fwd_ws *w, 
             const float *vr = v + attn_off4(&p->v, b, hk, j0 + jj, 0);
             for (int64_t r = ra; r < re; r++) {
                 float pw = w->st[jj * L + r];
-                if (pw != 0)
+                if (!attn_hidden_weight(pw)) /* a dropped key too: 0 * NaN, as the reference */
                     for (int64_t d = 0; d < Dv; d++)
                         w->ot[d * L + r] += pw * vr[d * p->v.st[3]];
             }
@@ -410,7 +411,8 @@ static void dec_chunk(const attn_problem *p, const attn_ukernels *uk, dec_ws *w,
             if (p->dropout_p > 0) {
                 uint64_t drow = attn_dropout_row(p->dropout_seed, b, h, i);
                 for (int64_t jj = 0; jj < nk; jj++)
-                    s[jj] = (attn_dropout_bits(drow, j0 + jj) >> 8) >= threshold ? s[jj] * keep_scale : 0.0f;
+                    s[jj] = (attn_dropout_bits(drow, j0 + jj) >> 8) >= threshold ? s[jj] * keep_scale
+                                                                                 : attn_dropped_weight(s[jj]);
             }
             float *o = po + rr * Dv;
             if (alpha != 1.0f)
@@ -422,8 +424,8 @@ static void dec_chunk(const attn_problem *p, const attn_ukernels *uk, dec_ws *w,
             }
             for (int64_t jj = 0; jj < nk; jj++) {
                 float pw = s[jj];
-                if (pw == 0)
-                    continue; /* hidden or dropped: V is not touched */
+                if (attn_hidden_weight(pw))
+                    continue; /* hidden: V is not touched */
                 const float *vr = v + attn_off4(&p->v, b, hk, j0 + jj, 0);
                 if (p->v.st[3] == 1)
                     for (int64_t d = 0; d < Dv; d++)

@@ -13,6 +13,8 @@
 
 #include "core/internal.h"
 
+#include <string.h>
+
 #define ATTN_LANES 16    /* every lane count R is a multiple of this */
 /* exp(r) ~ 1 + r (C1 + r (C2 + r (C3 + r (C4 + r C5)))) on [-ln2/2, ln2/2]:
  * the vector exps' polynomial (uk_tmpl.h) */
@@ -40,6 +42,21 @@
     } while (0)
 
 #define ATTN_MAX_PANEL 8 /* the widest panel of any table (attn_ukernels.panel) */
+
+/* Weights of exactly +0 belong to hidden keys, and only to them: the exps
+ * give a visible key at least ~1.2e-38 (their argument is clamped at
+ * -87.3), and dropout zeroes a visible weight to -0 (attn_dropped_weight).
+ * Where a product skips a key or replaces a non-finite row, it does so only
+ * for +0, so that 0 * NaN of a dropped key still reaches its row as in the
+ * reference. */
+static inline bool attn_hidden_weight(float w)
+{
+    uint32_t u;
+    memcpy(&u, &w, sizeof u);
+    return u == 0;
+}
+/* The weight w after dropout zeroed it: -0 for a visible key, +0 stays. */
+static inline float attn_dropped_weight(float w) { return attn_hidden_weight(w) ? w : -0.0f; }
 
 /* Memory to bring into the caches (L2) while a product runs, spread over its
  * register tiles: rows rows of bytes bytes, stride bytes apart from base
@@ -88,8 +105,8 @@ typedef struct attn_ukernels {
     void (*dsoftmax)(const float *p, float *dp, int64_t n, int64_t per, const float *di, float scale);
     /* Decode: s[j] = sum_{d<D} q[d] * y[j][d] for j < n (rows contiguous). */
     void (*dot_rows)(const float *q, const float *const *y, int64_t n, int64_t D, float *s);
-    /* Decode: o[d] += sum_{j<n} w[j] * y[j][d] for d < Dv, skipping w[j] == 0
-     * (hidden or dropped keys: their rows are never read). */
+    /* Decode: o[d] += sum_{j<n} w[j] * y[j][d] for d < Dv, skipping w[j] == +0
+     * (hidden keys, attn_hidden_weight: their rows are never read). */
     void (*axpy_rows)(float *o, const float *w, const float *const *y, int64_t n, int64_t Dv);
     /* Peak probe: run `iters` rounds of independent FMA chains, return the
      * number of flops done (the caller times it). */

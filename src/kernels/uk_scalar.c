@@ -1,11 +1,16 @@
 /*
  * uk_scalar.c - the micro-kernels in portable C: the same contracts as the
  * vector ones (kernels.h), loops the compiler may vectorise for the baseline
- * instruction set, exp from libm.
+ * instruction set, exp from libm with its argument clamped at -87.3 as the
+ * vector exps clamp theirs (so a visible key's weight is never exactly 0).
  */
 #include "kernels/kernels.h"
 
 #include <math.h>
+
+/* exp(x) for x <= 0 as the vector exps: x below -87.3 is taken as -87.3
+ * (NaN stays NaN). */
+static float exp_clamped(float x) { return expf(x < -87.3f ? -87.3f : x); }
 
 static void gemm_a(int64_t N, int64_t K, int64_t R, const float *x, int64_t ldx, const float *const *y, float *c,
                    int64_t ldc, int accumulate, float *cmax, const attn_prefetch *pf)
@@ -79,10 +84,10 @@ static void softmax_tile(float *s, int64_t lds, int64_t nk, int64_t R, float *m,
             for (int64_t j = 0; j < nk; j++)
                 mx = fmaxf(mx, s[j * lds + r]);
         float mu = mx == -INFINITY ? 0.0f : mx;
-        float al = m[r] == mu ? 1.0f : expf(m[r] - mu), sum = 0;
+        float al = m[r] == mu ? 1.0f : exp_clamped(m[r] - mu), sum = 0;
         for (int64_t j = 0; j < nk; j++) {
             float *e = &s[j * lds + r];
-            *e = *e == -INFINITY ? 0.0f : expf(*e - mu);
+            *e = *e == -INFINITY ? 0.0f : exp_clamped(*e - mu);
             sum += *e;
         }
         alpha[r] = al;
@@ -94,7 +99,7 @@ static void softmax_tile(float *s, int64_t lds, int64_t nk, int64_t R, float *m,
 static void exp_sub(const float *x, float *y, int64_t n, const float *sub, int64_t per)
 {
     for (int64_t i = 0; i < n; i++)
-        y[i] = x[i] == -INFINITY ? 0.0f : expf(x[i] - sub[i / per]);
+        y[i] = x[i] == -INFINITY ? 0.0f : exp_clamped(x[i] - sub[i / per]);
 }
 
 static void dsoftmax(const float *p, float *dp, int64_t n, int64_t per, const float *di, float scale)
@@ -116,7 +121,7 @@ static void dot_rows(const float *q, const float *const *y, int64_t n, int64_t D
 static void axpy_rows(float *o, const float *w, const float *const *y, int64_t n, int64_t Dv)
 {
     for (int64_t j = 0; j < n; j++)
-        if (w[j] != 0)
+        if (!attn_hidden_weight(w[j]))
             for (int64_t d = 0; d < Dv; d++)
                 o[d] += w[j] * y[j][d];
 }

@@ -295,7 +295,7 @@ static void axpy_rows(float *o, const float *w, const float *const *y, int64_t n
     for (; d + 4 * W <= Dv; d += 4 * W) {
         VF a0 = VLOAD(o + d), a1 = VLOAD(o + d + W), a2 = VLOAD(o + d + 2 * W), a3 = VLOAD(o + d + 3 * W);
         for (int64_t j = 0; j < n; j++) {
-            if (w[j] == 0)
+            if (attn_hidden_weight(w[j]))
                 continue;
             VF b = VSET1(w[j]);
             const float *yj = y[j] + d;
@@ -309,14 +309,14 @@ static void axpy_rows(float *o, const float *w, const float *const *y, int64_t n
     for (; d + W <= Dv; d += W) {
         VF a0 = VLOAD(o + d);
         for (int64_t j = 0; j < n; j++)
-            if (w[j] != 0)
+            if (!attn_hidden_weight(w[j]))
                 a0 = VFMA(VSET1(w[j]), VLOAD(y[j] + d), a0);
         VSTORE(o + d, a0);
     }
     for (; d < Dv; d++) {
         float acc = o[d];
         for (int64_t j = 0; j < n; j++)
-            if (w[j] != 0)
+            if (!attn_hidden_weight(w[j]))
                 acc += w[j] * y[j][d];
         o[d] = acc;
     }

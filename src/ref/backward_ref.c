@@ -82,8 +82,7 @@ static void row_backward(const attn_problem *p, bwd_scratch *w, int64_t b, int64
                 z = (attn_dropout_bits(drow, j) >> 8) >= threshold ? keep_scale : 0.0;
             double dpij = 0;
             for (int64_t d = 0; d < p->Dv; d++) {
-                if (z != 0)
-                    w->dv[j * p->Dv + d] += pij * z * w->dorow[d];
+                w->dv[j * p->Dv + d] += pij * z * w->dorow[d]; /* z = 0 too: 0 * NaN is NaN, as in the forward */
                 dpij += w->dorow[d] * elem(&p->v, b, hk, j, d);
             }
             dpij *= z;
