@@ -384,10 +384,10 @@ ATTN_API attn_status attn_backward(const attn_tensor *dq, const attn_tensor *dk,
  * (portable C), avx2 (AVX2 + FMA) and avx512 (AVX-512F), each available when
  * the CPU and the operating system support its instructions (CPUID, and
  * XGETBV for the YMM/ZMM register state).  The tiled kernels run f32
- * tensors with the scaled_dot, dot and cosine scores (backward: scaled_dot
- * and dot) and no weights output, every other option included; for
- * anything else ATTN_KERNEL_AUTO falls back to the reference, and forcing a
- * tiled kernel gives ATTN_ERR_UNSUPPORTED.
+ * tensors with the scaled_dot, dot and cosine scores (forward and backward)
+ * and no weights output, every other option included; for anything else
+ * ATTN_KERNEL_AUTO falls back to the reference, and forcing a tiled kernel
+ * gives ATTN_ERR_UNSUPPORTED.
  * The forward with Lq <= 16 (no packed batch, Lk >= 1024) takes a decode
  * path that splits the keys across threads and merges the partial results
  * by their log-sum-exp.
