@@ -42,10 +42,11 @@ void describe(const cfg *c, char *s, size_t n)
     snprintf(s, n,
              "%s %s(scale %g) B=%lld Hq=%lld Hkv=%lld Lq=%lld Lk=%lld D=%lld Dv=%lld layout=%d causal=%d "
              "window=%d(%lld,%lld) mask=%d bias=%d klen=%d seqs=%lld alibi=%d cap=%g drop=%g",
-             c->what, attn_score_name(c->o.score), c->o.scale, (long long)c->B, (long long)c->Hq, (long long)c->Hkv, (long long)c->Lq, (long long)c->Lk,
-             (long long)c->D, (long long)c->Dv, c->layout, (int)c->o.causal, c->o.window, (long long)c->o.window_left,
-             (long long)c->o.window_right, c->o.mask.rank != 0, c->o.bias.rank != 0, c->o.key_lengths != NULL,
-             (long long)c->o.num_seqs, c->o.alibi_slopes != NULL, c->o.softcap, c->o.dropout_p);
+             c->what, attn_score_name(c->o.score), c->o.scale, (long long)c->B, (long long)c->Hq, (long long)c->Hkv,
+             (long long)c->Lq, (long long)c->Lk, (long long)c->D, (long long)c->Dv, c->layout, (int)c->o.causal,
+             c->o.window, (long long)c->o.window_left, (long long)c->o.window_right, c->o.mask.rank != 0,
+             c->o.bias.rank != 0, c->o.key_lengths != NULL, (long long)c->o.num_seqs, c->o.alibi_slopes != NULL,
+             c->o.softcap, c->o.dropout_p);
 }
 
 cfg random_cfg(test_rng *r, extras *x)
