@@ -356,11 +356,18 @@ ATTN_API attn_status attn_npy_save(const char *path, const attn_tensor *t);
  * s_ij the score before the soft-cap:
  *   dV = (P*Z)^T dO,  dP = Z * (dO V^T),  dS = P * (dP - rowsum(dO * O)),
  *   dS *= 1 - tanh^2(s/c) (soft-cap),  dQ = scale dS K,  dK = scale dS^T Q.
+ * Cosine: the same products on the unit rows qh_i = q_i / a_i, kh_j = k_j / b_j
+ * (a_i = max(|q_i|,1e-12), b_j = max(|k_j|,1e-12)), G = scale dS Kh and
+ * H = scale dS^T Qh, then the chain rule through the normalisation:
+ *   dq_i = (G_i - [|q_i| > 1e-12] (G_i . qh_i) qh_i) / a_i,
+ *   dk_j = (H_j - [|k_j| > 1e-12] (H_j . kh_j) kh_j) / b_j
+ * (below 1e-12 the clamped norm is a constant).
  * The bias and ALiBi are constants (no gradient is returned for them).  Rows
  * with no visible key and hidden keys get zero gradient; a hidden key's K or
  * V is never read into a visible result, even if NaN.  The scores are
  * recomputed tile by tile: no Lq x Lk storage (except by the reference).
- * Supports the scaled_dot and dot scores; others return ATTN_ERR_UNSUPPORTED.
+ * Supports the scaled_dot, dot and cosine scores; bilinear and additive
+ * return ATTN_ERR_UNSUPPORTED.
  * The tiled kernels compute P = exp(S - lse) with S summed exactly as their
  * forward sums it, so pass the lse of a tiled forward of the same inputs;
  * an lse from another kernel differs in its last bits, which matters only
@@ -377,10 +384,10 @@ ATTN_API attn_status attn_backward(const attn_tensor *dq, const attn_tensor *dk,
  * (portable C), avx2 (AVX2 + FMA) and avx512 (AVX-512F), each available when
  * the CPU and the operating system support its instructions (CPUID, and
  * XGETBV for the YMM/ZMM register state).  The tiled kernels run f32
- * tensors with the scaled_dot, dot and cosine scores (backward: scaled_dot
- * and dot) and no weights output, every other option included; for
- * anything else ATTN_KERNEL_AUTO falls back to the reference, and forcing a
- * tiled kernel gives ATTN_ERR_UNSUPPORTED.
+ * tensors with the scaled_dot, dot and cosine scores (forward and backward)
+ * and no weights output, every other option included; for anything else
+ * ATTN_KERNEL_AUTO falls back to the reference, and forcing a tiled kernel
+ * gives ATTN_ERR_UNSUPPORTED.
  * The forward with Lq <= 16 (no packed batch, Lk >= 1024) takes a decode
  * path that splits the keys across threads and merges the partial results
  * by their log-sum-exp.

@@ -40,12 +40,13 @@ const attn_kernel kernels[3] = {ATTN_KERNEL_SCALAR, ATTN_KERNEL_AVX2, ATTN_KERNE
 void describe(const cfg *c, char *s, size_t n)
 {
     snprintf(s, n,
-             "%s B=%lld Hq=%lld Hkv=%lld Lq=%lld Lk=%lld D=%lld Dv=%lld layout=%d causal=%d window=%d(%lld,%lld) "
-             "mask=%d bias=%d klen=%d seqs=%lld alibi=%d cap=%g drop=%g",
-             c->what, (long long)c->B, (long long)c->Hq, (long long)c->Hkv, (long long)c->Lq, (long long)c->Lk,
-             (long long)c->D, (long long)c->Dv, c->layout, (int)c->o.causal, c->o.window, (long long)c->o.window_left,
-             (long long)c->o.window_right, c->o.mask.rank != 0, c->o.bias.rank != 0, c->o.key_lengths != NULL,
-             (long long)c->o.num_seqs, c->o.alibi_slopes != NULL, c->o.softcap, c->o.dropout_p);
+             "%s %s(scale %g) B=%lld Hq=%lld Hkv=%lld Lq=%lld Lk=%lld D=%lld Dv=%lld layout=%d causal=%d "
+             "window=%d(%lld,%lld) mask=%d bias=%d klen=%d seqs=%lld alibi=%d cap=%g drop=%g",
+             c->what, attn_score_name(c->o.score), c->o.scale, (long long)c->B, (long long)c->Hq, (long long)c->Hkv,
+             (long long)c->Lq, (long long)c->Lk, (long long)c->D, (long long)c->Dv, c->layout, (int)c->o.causal,
+             c->o.window, (long long)c->o.window_left, (long long)c->o.window_right, c->o.mask.rank != 0,
+             c->o.bias.rank != 0, c->o.key_lengths != NULL, (long long)c->o.num_seqs, c->o.alibi_slopes != NULL,
+             c->o.softcap, c->o.dropout_p);
 }
 
 cfg random_cfg(test_rng *r, extras *x)
@@ -65,9 +66,12 @@ cfg random_cfg(test_rng *r, extras *x)
     c.Dv = test_int(r, 0, 2) == 0 ? Ds[test_int(r, 0, 4)] : c.D;
     c.layout = (int)test_int(r, 0, 2);
     attn_options *o = &c.o;
-    o->score = test_int(r, 0, 3) == 0 ? ATTN_SCORE_DOT : ATTN_SCORE_SCALED_DOT;
+    int score = (int)test_int(r, 0, 3); /* dot, cosine, scaled dot twice */
+    o->score = score == 0 ? ATTN_SCORE_DOT : score == 1 ? ATTN_SCORE_COSINE : ATTN_SCORE_SCALED_DOT;
     if (o->score == ATTN_SCORE_DOT)
         o->scale = 0.3;
+    if (o->score == ATTN_SCORE_COSINE)
+        o->scale = 3; /* a temperature: weights far from uniform */
     o->causal = (attn_causal)test_int(r, 0, 2);
     if (test_int(r, 0, 3) == 0) {
         o->window = 1;

@@ -29,6 +29,7 @@ typedef struct cfg {
     double qscale; /* multiplies q (1e15 for the huge-score test) */
     int nan_hidden; /* plant NaN/Inf in K/V rows of keys hidden from every row */
     int nan_visible; /* 1: plant NaN in a K row, a Q row and a V element that rows see; 2: the V element only */
+    int tiny; /* test_fast_bwd: plant q and k rows of norm below 1e-12 (cosine) */
 } cfg;
 
 /* The kernels the tests force, each if this CPU supports it. */

@@ -9,6 +9,11 @@
  * that loses a few bits, then sums dS over up to 257 keys (dq) or 257 rows
  * times 2 heads (dk, dv) of unit-scale products: about 500 * 2^-24 * 5 ~ 1.5e-4
  * at worst.  Wrong masks, dropout or a lost tile are off by 1e-2 or more.
+ * Cosine: dq_i is (G_i - ..) / a_i with a_i = max(|q_i|, 1e-12), G_i a sum
+ * of the same kind as the dot score's dq (unit-scale products), so its
+ * absolute error is divided by a_i too: the atol of row i of dq (and of dk
+ * with b_j) is 2e-4 max(1, 1 / a_i), the same policy in that row's units
+ * (1e12 for the rows of norm below 1e-12 that the "cosine-tiny" case plants).
  */
 #include "fast_cases.h"
 
@@ -21,20 +26,38 @@
 
 static double *dcopy_zero(int64_t n) { return calloc((size_t)(n + 1), sizeof(double)); }
 
-static int compare(const char *desc, const char *what, attn_kernel kern, int threads, buf *got, const double *want,
-                   const int64_t n[4])
+/* The unit of gradient row (a, b, c, :), which multiplies its atol: 1, or
+ * for the cosine score max(1, 1 / max(|x_row|, 1e-12)) with x the input (q
+ * or k) whose normalisation divides that row (see the top). */
+static double row_unit(const cfg *cf, buf *x, int64_t a, int64_t b, int64_t c, int64_t n)
+{
+    if (cf->o.score != ATTN_SCORE_COSINE || !x)
+        return 1;
+    double n2 = 0;
+    for (int64_t d = 0; d < n; d++)
+        n2 += (double)*at(x, a, b, c, d) * *at(x, a, b, c, d);
+    double norm = fmax(sqrt(n2), 1e-12);
+    return norm < 1 ? 1 / norm : 1; /* NaN norm: 1 (NaN must match NaN anyway) */
+}
+
+/* Compare got with want (n elements); x: the input whose rows divide got's
+ * rows under the cosine score (q for dq, k for dk), NULL for dv. */
+static int compare(const cfg *cf, const char *desc, const char *what, attn_kernel kern, int threads, buf *got,
+                   const double *want, const int64_t n[4], buf *x)
 {
     int bad = 0;
     for (int64_t a = 0, e = 0; a < n[0]; a++)
         for (int64_t b = 0; b < n[1]; b++)
-            for (int64_t c = 0; c < n[2]; c++)
+            for (int64_t c = 0; c < n[2]; c++) {
+                double atol = ATOL * row_unit(cf, x, a, b, c, n[3]);
                 for (int64_t d = 0; d < n[3]; d++, e++) {
                     double g = *at(got, a, b, c, d);
-                    if (!test_close(g, want[e], ATOL, RTOL) && bad++ < 2)
+                    if (!test_close(g, want[e], atol, RTOL) && bad++ < 2)
                         CHECK(0, "%s kernel %s threads %d: %s[%lld,%lld,%lld,%lld] = %.9g, reference %.9g", desc,
                               attn_kernel_name(kern), threads, what, (long long)a, (long long)b, (long long)c,
                               (long long)d, g, want[e]);
                 }
+            }
     return bad;
 }
 
@@ -49,6 +72,25 @@ static float *snapshot(buf *x, const int64_t n[4])
     return s;
 }
 
+/* Rows of norm below 1e-12 in every head: q rows 1 (zero) and 3 (~1e-13),
+ * k rows 2 (zero) and 4 (~1e-13), where the cosine score's clamped norm is
+ * a constant. */
+static void plant_tiny(const cfg *c, buf *q, buf *k)
+{
+    for (int64_t b = 0; b < c->B; b++) {
+        for (int64_t h = 0; h < c->Hq; h++)
+            for (int64_t d = 0; d < c->D; d++) {
+                *at(q, b, h, 1 % c->Lq, d) = 0;
+                *at(q, b, h, 3 % c->Lq, d) *= 1e-13f;
+            }
+        for (int64_t h = 0; h < c->Hkv; h++)
+            for (int64_t d = 0; d < c->D; d++) {
+                *at(k, b, h, 2 % c->Lk, d) = 0;
+                *at(k, b, h, 4 % c->Lk, d) *= 1e-13f;
+            }
+    }
+}
+
 static void run(const cfg *c, test_rng *r)
 {
     char desc[512];
@@ -59,6 +101,8 @@ static void run(const cfg *c, test_rng *r)
         out = make(r, no, c->layout, 1.0), dout = make(r, no, c->layout, 1.0), dq = make(r, nq, c->layout, 1.0),
         dk = make(r, nk, c->layout, 1.0), dv = make(r, nv, c->layout, 1.0);
     plant_nans(c, &q, &k, &v); /* visible NaN reaches exactly the gradients it touches: the reference says which */
+    if (c->tiny)
+        plant_tiny(c, &q, &k);
     if (c->nan_visible)
         *at(&dout, 0, 1 % c->Hq, 11 % c->Lq, 2 % c->Dv) = NAN;
     int64_t nl = c->B * c->Hq * c->Lq;
@@ -86,11 +130,11 @@ static void run(const cfg *c, test_rng *r)
             if (!CHECK_OK(attn_forward(&out.t, &tl, NULL, &q.t, &k.t, &v.t, &o)) ||
                 !CHECK_OK(attn_backward(&dq.t, &dk.t, &dv.t, &dout.t, &q.t, &k.t, &v.t, &out.t, &tl, &o)))
                 continue;
-            int bad = compare(desc, "dv", kernels[ki], threads, &dv, rv, nv);
+            int bad = compare(c, desc, "dv", kernels[ki], threads, &dv, rv, nv, NULL);
             if (c->qscale == 1)
-                bad += compare(desc, "dq", kernels[ki], threads, &dq, rq, nq) +
-                       compare(desc, "dk", kernels[ki], threads, &dk, rk, nk);
-            else { /* scores ~1e30: dq, dk are rounding noise times |k|, |q| ~ 1e15; finite is the contract */
+                bad += compare(c, desc, "dq", kernels[ki], threads, &dq, rq, nq, &q) +
+                       compare(c, desc, "dk", kernels[ki], threads, &dk, rk, nk, &k);
+            else { /* huge scores: dq, dk are rounding noise times scale |k|, |q|; finite is the contract */
                 bool finite = true;
                 for (int64_t a = 0; a < c->Lq; a++)
                     for (int64_t d = 0; d < c->D; d++)
@@ -104,6 +148,7 @@ static void run(const cfg *c, test_rng *r)
                   bad);
             float *s[3] = {snapshot(&dq, nq), snapshot(&dk, nk), snapshot(&dv, nv)};
             const int64_t *ns[3] = {nq, nk, nv};
+            buf *xs[3] = {&q, &k, NULL};
             if (threads == 1) {
                 for (int x = 0; x < 3; x++)
                     s1[x] = s[x];
@@ -113,9 +158,15 @@ static void run(const cfg *c, test_rng *r)
             CHECK_OK(attn_backward(&dq.t, &dk.t, &dv.t, &dout.t, &q.t, &k.t, &v.t, &out.t, &tl, &o));
             float *again[3] = {snapshot(&dq, nq), snapshot(&dk, nk), snapshot(&dv, nv)};
             for (int x = 0; x < 3; x++) {
-                int64_t n = ns[x][0] * ns[x][1] * ns[x][2] * ns[x][3];
-                for (int64_t e = 0; e < n; e++)
-                    close &= test_close(s[x][e], s1[x][e], 1e-4, 1e-4);
+                const int64_t *m = ns[x];
+                int64_t n = m[0] * m[1] * m[2] * m[3];
+                for (int64_t a = 0, e = 0; a < m[0]; a++)
+                    for (int64_t b = 0; b < m[1]; b++)
+                        for (int64_t i = 0; i < m[2]; i++) {
+                            double atol = 1e-4 * row_unit(c, xs[x], a, b, i, m[3]);
+                            for (int64_t d = 0; d < m[3]; d++, e++)
+                                close &= test_close(s[x][e], s1[x][e], atol, 1e-4);
+                        }
                 same &= memcmp(s[x], again[x], (size_t)n * sizeof(float)) == 0;
                 free(s[x]), free(s1[x]), free(again[x]);
             }
@@ -134,31 +185,35 @@ int main(void)
     printf("test_fast_bwd: seed %llu (ATTN_TEST_SEED to replay)\n", (unsigned long long)seed);
     test_rng r = {seed};
     static const int64_t sizes[][3] = {{1, 1, 1}, {3, 3, 3}, {17, 17, 17}, {257, 100, 64}, {65, 97, 128}};
-    for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++)
-        for (int causal = 0; causal <= 2; causal++) {
-            cfg c;
-            memset(&c, 0, sizeof c);
-            c.what = "sizes";
-            c.qscale = 1;
-            c.B = 1, c.Hq = 2, c.Hkv = 1, c.Lq = sizes[s][0], c.Lk = sizes[s][1], c.D = c.Dv = sizes[s][2];
-            c.o.causal = (attn_causal)causal;
-            c.layout = (int)(s % 3);
-            run(&c, &r);
-        }
-    {
+    static const attn_score scores[2] = {ATTN_SCORE_SCALED_DOT, ATTN_SCORE_COSINE};
+    for (int sc = 0; sc < 2; sc++)
+        for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++)
+            for (int causal = 0; causal <= 2; causal++) {
+                cfg c;
+                memset(&c, 0, sizeof c);
+                c.what = "sizes";
+                c.qscale = 1;
+                c.B = 1, c.Hq = 2, c.Hkv = 1, c.Lq = sizes[s][0], c.Lk = sizes[s][1], c.D = c.Dv = sizes[s][2];
+                c.o.causal = (attn_causal)causal;
+                c.o.score = scores[sc];
+                c.layout = (int)(s % 3);
+                run(&c, &r);
+            }
+    for (int sc = 0; sc < 2; sc++) {
         cfg c;
         memset(&c, 0, sizeof c);
         c.what = "nan-hidden";
         c.qscale = 1;
         c.B = 1, c.Hq = 2, c.Hkv = 2, c.Lq = 70, c.Lk = 200, c.D = c.Dv = 16;
         c.o.causal = ATTN_CAUSAL_TOP_LEFT;
+        c.o.score = scores[sc];
         c.nan_hidden = 1;
         run(&c, &r);
     }
-    { /* NaN in Q, K, V and dO that rows see, also through weights that
-       * dropout zeroed */
+    for (int sc = 0; sc < 2; sc++) /* NaN in Q, K, V and dO that rows see, also through weights that dropout zeroed */
         for (int drop = 0; drop <= 2; drop++) {
             cfg c = nan_visible_cfg();
+            c.o.score = scores[sc];
             c.nan_visible = drop == 2 ? 2 : 1; /* 2: V only, or the NaN K row would hide what V does */
             c.o.dropout_p = drop ? 0.5 : 0.0;
             c.o.dropout_seed = 7;
@@ -167,14 +222,31 @@ int main(void)
                 run(&c, &r);
             }
         }
+    for (int opt = 0; opt < 4; opt++) { /* cosine rows of norm below 1e-12, alone and with options */
+        cfg c;
+        memset(&c, 0, sizeof c);
+        c.what = "cosine-tiny";
+        c.qscale = 1;
+        c.B = 2, c.Hq = 4, c.Hkv = 2, c.Lq = 37, c.Lk = 53, c.D = 17, c.Dv = 9;
+        c.layout = opt % 3;
+        c.o.score = ATTN_SCORE_COSINE;
+        c.o.scale = 3;
+        c.o.causal = opt == 1 ? ATTN_CAUSAL_BOTTOM_RIGHT : ATTN_CAUSAL_NONE;
+        c.o.softcap = opt == 2 ? 2.0 : 0;
+        c.o.dropout_p = opt == 3 ? 0.25 : 0, c.o.dropout_seed = 99;
+        c.tiny = 1;
+        run(&c, &r);
     }
-    { /* scores up to 1e30 in magnitude: one-hot weights, dv exact */
+    for (int sc = 0; sc < 2; sc++) {
+        /* scores up to 1e30 in magnitude (dot, inputs ~1e15) or 1e5 (cosine, scale 1e5): one-hot weights, dv
+         * exact, as long as the backward's S is bitwise the forward's (a last bit of 1e5 moves P by 0.4 %) */
         cfg c;
         memset(&c, 0, sizeof c);
         c.what = "huge-scores";
         c.qscale = 1e15;
         c.B = 1, c.Hq = 1, c.Hkv = 1, c.Lq = 33, c.Lk = 70, c.D = c.Dv = 8;
-        c.o.score = ATTN_SCORE_DOT;
+        c.o.score = sc == 0 ? ATTN_SCORE_DOT : ATTN_SCORE_COSINE;
+        c.o.scale = sc == 0 ? 0 : 1e5;
         c.o.causal = ATTN_CAUSAL_BOTTOM_RIGHT;
         run(&c, &r);
     }

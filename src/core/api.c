@@ -84,7 +84,7 @@ attn_status attn_backward(const attn_tensor *dq, const attn_tensor *dk, const at
     attn_status st = attn_problem_init_backward(&p, fn, dq, dk, dv, dout, q, k, v, out, lse, opts);
     if (st != ATTN_OK)
         return st;
-    if (p.score != ATTN_SCORE_SCALED_DOT && p.score != ATTN_SCORE_DOT)
+    if (p.score == ATTN_SCORE_BILINEAR || p.score == ATTN_SCORE_ADDITIVE)
         return attn_backward_ref(&p); /* fails, naming the score */
     const attn_ukernels *uk;
     if ((st = pick_kernel(&p, fn, &uk)) != ATTN_OK)

@@ -213,8 +213,6 @@ const char *attn_tiled_unsupported(const attn_problem *p)
 {
     if (p->score == ATTN_SCORE_BILINEAR || p->score == ATTN_SCORE_ADDITIVE)
         return p->score == ATTN_SCORE_BILINEAR ? "the bilinear score" : "the additive score";
-    if (p->backward && p->score == ATTN_SCORE_COSINE)
-        return "the cosine score";
     if (!is_f32(&p->q) || !is_f32(&p->k) || !is_f32(&p->v))
         return "f64 inputs";
     if (p->has_weights)

@@ -25,6 +25,19 @@
  *
  * Memory: S partial dQ (S x B x Hq x Lq x D, S chosen within 32 MiB unless
  * S = 1) besides O(BK * D) tiles per thread; no Lq x Lk matrix.
+ *
+ * The cosine score s = scale qh_i . kh_j of the unit rows qh_i = q_i / a_i,
+ * kh_j = k_j / b_j (a_i = max(|q_i|, 1e-12), b_j = max(|k_j|, 1e-12)) runs
+ * the same products with "scale Q" the rows scale qh_i, rounded as the
+ * forward rounds them ((float)(scale / a_i) q_i), S's column j times the
+ * forward's (float)(1 / b_j), and "scale K" the rows scale kh_j.  dQ and dK
+ * are then G = scale dS Kh and H = scale dS^T Qh, the gradients with respect
+ * to the unit rows; the chain rule through the normalisation follows once
+ * dQ's partials are summed and once the item's dK has every query head of
+ * the group (it is linear, so sums may come first):
+ *     dq_i = (G_i - [|q_i| > 1e-12] (G_i . qh_i) qh_i) / a_i
+ *     dk_j = (H_j - [|k_j| > 1e-12] (H_j . kh_j) kh_j) / b_j
+ * (below 1e-12 the clamped norm is a constant: no projection).
  */
 #include "core/dropout.h"
 #include "kernels/kernels.h"
@@ -67,6 +80,7 @@ static void mods_row(const attn_problem *p, int64_t b, int64_t h, int64_t i, int
 
 typedef struct bwd_ws {
     float *kt, *vt, *kn, *dkt, *dvt; /* D x R, Dv x R, BK x Dp, D x R, Dv x R */
+    float *kinv;                     /* BK: cosine, 1 / max(|k_j|, 1e-12) as the forward rounds it */
     float *s, *dp, *t;               /* BQ x R each */
     float *qpack, *dopack;           /* BQ x D, BQ x Dv: strided q / dout only */
     float *lse, *di;                 /* BQ */
@@ -83,6 +97,26 @@ static bool finite_row(const float *x, int64_t n)
     return acc == 0.0f;
 }
 
+/* The cosine score's chain rule through xh = x / a, a = max(|x|, 1e-12),
+ * in double: g[0], g[gs], .. g[(n-1) gs], the gradient with respect to xh
+ * of row x = (a0, a1, a2, :) of view xv, becomes the gradient with respect
+ * to x, (g - [|x| > 1e-12] (g . xh) xh) / a.  A row x holding NaN or Inf
+ * keeps g as it is: NaN if the row met a visible key, 0 if it met none (a
+ * hidden key's gradient stays 0). */
+static void cosine_grad(float *g, int64_t gs, const float *x, const attn_view4 *xv, int64_t a0, int64_t a1,
+                        int64_t a2, int64_t n)
+{
+    double nx = attn_row_norm(x, xv, a0, a1, a2, n);
+    if (!isfinite(nx))
+        return;
+    double a = fmax(nx, 1e-12), gx = 0;
+    if (nx > 1e-12)
+        for (int64_t d = 0; d < n; d++)
+            gx += (double)g[d * gs] * x[attn_off4(xv, a0, a1, a2, d)] / a;
+    for (int64_t d = 0; d < n; d++)
+        g[d * gs] = (float)((g[d * gs] - gx * x[attn_off4(xv, a0, a1, a2, d)] / a) / a);
+}
+
 /* NaN or Inf in a row of Q, K or dO must reach only the gradients of the
  * pairs that row is part of (docs/SEMANTICS.md): in a product over pairs
  * where some are hidden, 0 * NaN would spread it.  So a non-finite row is
@@ -92,12 +126,13 @@ static bool finite_row(const float *x, int64_t n)
  * which does not reach P, dV adds it back for the pairs with P Z != 0. */
 
 static void bwd_item(const attn_problem *p, const attn_ukernels *uk, bwd_ws *w, const int64_t *rlo,
-                     const int64_t *rhi, const int64_t *rdiag, const float *dout_dot_out,
+                     const int64_t *rhi, const int64_t *rdiag, const float *dout_dot_out, const float *qscale,
                      const unsigned char *rowbad, float *udq, int64_t Dp, int64_t b, int64_t hk, int64_t j0,
                      int64_t nk)
 {
     const int64_t D = p->Dq, Dv = p->Dv, R = round_up(nk, ATTN_LANES);
     const float *k = p->k.data, *v = p->v.data, scale = (float)p->scale, cap = (float)p->softcap;
+    const bool cosine = p->score == ATTN_SCORE_COSINE;
     const uint32_t threshold = attn_dropout_threshold(p->dropout_p);
     const float keep_scale = (float)(1.0 / (1.0 - p->dropout_p));
     memset(w->kt, 0, (size_t)(D * R) * sizeof(float));
@@ -106,11 +141,16 @@ static void bwd_item(const attn_problem *p, const attn_ukernels *uk, bwd_ws *w, 
     memset(w->dkt, 0, (size_t)(D * R) * sizeof(float));
     memset(w->dvt, 0, (size_t)(Dv * R) * sizeof(float));
     for (int64_t jj = 0; jj < nk; jj++) {
-        float *kr = w->kn + jj * Dp;
+        float *kr = w->kn + jj * Dp, ks = scale; /* cosine: scale / b_j, for scale kh_j */
+        if (cosine) {
+            double norm = attn_row_norm(k, &p->k, b, hk, j0 + jj, D);
+            w->kinv[jj] = attn_cosine_factor(1.0, norm);
+            ks = attn_cosine_factor(p->scale, norm);
+        }
         for (int64_t d = 0; d < D; d++) {
             float x = k[attn_off4(&p->k, b, hk, j0 + jj, d)];
             w->kt[d * R + jj] = x;
-            kr[d] = scale * x;
+            kr[d] = ks * x;
         }
         if (!finite_row(kr, D)) /* a visible one propagates through dS instead */
             memset(kr, 0, (size_t)D * sizeof(float));
@@ -135,15 +175,16 @@ static void bwd_item(const attn_problem *p, const attn_ukernels *uk, bwd_ws *w, 
                 continue;
             for (int64_t r = 0; r < nr; r++) {
                 int64_t i = i0 + r;
-                /* scale * q, as the forward packs it: S is bitwise the forward's */
+                /* scale * q (cosine: scale / a_i * q), as the forward packs it: S is bitwise the forward's */
                 const float *qr = q + attn_off4(&p->q, b, h, i, 0);
+                const float qs = qscale[(b * p->Hq + h) * p->Lq + i];
                 float *qd = w->qpack + r * D;
                 if (q_unit) /* a loop the compiler vectorises */
                     for (int64_t d = 0; d < D; d++)
-                        qd[d] = scale * qr[d];
+                        qd[d] = qs * qr[d];
                 else
                     for (int64_t d = 0; d < D; d++)
-                        qd[d] = scale * qr[d * p->q.st[3]];
+                        qd[d] = qs * qr[d * p->q.st[3]];
                 w->qrows[r] = w->qpack + r * D;
                 if (do_unit)
                     w->dorows[r] = dout + attn_off4(&p->dout, b, h, i, 0);
@@ -160,6 +201,10 @@ static void bwd_item(const attn_problem *p, const attn_ukernels *uk, bwd_ws *w, 
                 w->srows[r] = w->s + r * R;
             }
             uk->gemm_a(nr, D, R, w->kt, R, w->qrows, w->s, R, 0, NULL, NULL);
+            if (cosine) /* column j times 1 / b_j, as the forward */
+                for (int64_t r = 0; r < nr; r++)
+                    for (int64_t jj = 0; jj < nk; jj++)
+                        w->s[r * R + jj] *= w->kinv[jj];
             if (!full || elementwise || R != nk)
                 for (int64_t r = 0; r < nr; r++) {
                     float *s = w->s + r * R;
@@ -212,6 +257,8 @@ static void bwd_item(const attn_problem *p, const attn_ukernels *uk, bwd_ws *w, 
     }
     float *dk = p->dk.data, *dv = p->dv.data;
     for (int64_t jj = 0; jj < nk; jj++) {
+        if (cosine) /* every query head of the group is in dK^T now */
+            cosine_grad(w->dkt + jj, R, k, &p->k, b, hk, j0 + jj, D);
         for (int64_t d = 0; d < D; d++)
             dk[attn_off4(&p->dk, b, hk, j0 + jj, d)] = w->dkt[d * R + jj];
         for (int64_t d = 0; d < Dv; d++)
@@ -229,7 +276,7 @@ attn_status attn_flash_backward(const attn_problem *p, const attn_ukernels *uk)
     int64_t nkb = (p->Lk + bk - 1) / bk;
     int64_t rows = p->B * p->Hq * p->Lq;
     /* rows of dq with no item (Lk == 0 ...) must still be zero */
-    size_t per = (size_t)(2 * D * R + 2 * Dv * R + BK * Dp + 3 * BQ * R + BQ * D + BQ * Dv + 2 * BQ +
+    size_t per = (size_t)(2 * D * R + 2 * Dv * R + BK * Dp + BK + 3 * BQ * R + BQ * D + BQ * Dv + 2 * BQ +
                           round_up(D + Dv, 16) + 10 * BQ + 64);
     size_t dq_n = (size_t)(rows * Dp);
     /* S partial dQ per (b, hk), as few as give every thread about eight
@@ -243,9 +290,10 @@ attn_status attn_flash_backward(const attn_problem *p, const attn_ukernels *uk)
     float *dqp = attn_alloc(dq_n * sizeof(float) * (size_t)S, "flash backward partial dq");
     int64_t *rr = attn_alloc((size_t)(3 * p->B * p->Lq + 1) * sizeof(int64_t), "flash backward row ranges");
     float *ddo = attn_alloc((size_t)(rows + 1) * sizeof(float), "flash backward rowsum(dO * O)");
+    float *qscale = attn_alloc((size_t)(rows + 1) * sizeof(float), "flash backward q scales");
     unsigned char *rowbad = attn_alloc((size_t)(rows + 1), "flash backward non-finite rows");
-    if (!ws || !dqp || !rr || !ddo || !rowbad) {
-        attn_free(ws), attn_free(dqp), attn_free(rr), attn_free(ddo), attn_free(rowbad);
+    if (!ws || !dqp || !rr || !ddo || !qscale || !rowbad) {
+        attn_free(ws), attn_free(dqp), attn_free(rr), attn_free(ddo), attn_free(qscale), attn_free(rowbad);
         return ATTN_ERR_NOMEM;
     }
     int64_t *rlo = rr, *rhi = rr + p->B * p->Lq, *rdiag = rr + 2 * p->B * p->Lq;
@@ -257,8 +305,11 @@ attn_status attn_flash_backward(const attn_problem *p, const attn_ukernels *uk)
         float *f = ws + per * (size_t)omp_get_thread_num();
         const float *dout = p->dout.data, *out = p->out.data;
 #pragma omp for schedule(static)
-        for (int64_t row = 0; row < rows; row++) { /* D_i = dO_i . O_i, once per row */
+        for (int64_t row = 0; row < rows; row++) { /* D_i = dO_i . O_i and q's scale, once per row */
             int64_t b = row / (p->Hq * p->Lq), h = row / p->Lq % p->Hq, i = row % p->Lq;
+            qscale[row] = p->score == ATTN_SCORE_COSINE
+                              ? attn_cosine_factor(p->scale, attn_row_norm(p->q.data, &p->q, b, h, i, D))
+                              : (float)p->scale;
             float acc = 0, qz = 0, dz = 0; /* x * 0 is NaN iff x is NaN or Inf */
             for (int64_t d = 0; d < Dv; d++) {
                 float g = dout[attn_off4(&p->dout, b, h, i, d)];
@@ -266,7 +317,7 @@ attn_status attn_flash_backward(const attn_problem *p, const attn_ukernels *uk)
                 dz += g * 0.0f;
             }
             for (int64_t d = 0; d < D; d++)
-                qz += (float)p->scale * ((const float *)p->q.data)[attn_off4(&p->q, b, h, i, d)] * 0.0f; /* as packed */
+                qz += qscale[row] * ((const float *)p->q.data)[attn_off4(&p->q, b, h, i, d)] * 0.0f; /* as packed */
             ddo[row] = acc;
             rowbad[row] = (unsigned char)((qz != 0.0f) | (dz != 0.0f) << 1);
         }
@@ -276,6 +327,7 @@ attn_status attn_flash_backward(const attn_problem *p, const attn_ukernels *uk)
         w.kn = f, f += BK * Dp;
         w.dkt = f, f += D * R;
         w.dvt = f, f += Dv * R;
+        w.kinv = f, f += BK;
         w.s = f, f += BQ * R;
         w.dp = f, f += BQ * R;
         w.t = f, f += BQ * R;
@@ -297,11 +349,11 @@ attn_status attn_flash_backward(const attn_problem *p, const attn_ukernels *uk)
             memset(udq, 0, (size_t)unit_n * sizeof(float));
             for (int64_t kb = s; kb < nkb; kb += S) {
                 int64_t j0 = kb * bk;
-                bwd_item(p, uk, &w, rlo, rhi, rdiag, ddo, rowbad, udq, Dp, pair / p->Hkv, pair % p->Hkv, j0,
+                bwd_item(p, uk, &w, rlo, rhi, rdiag, ddo, qscale, rowbad, udq, Dp, pair / p->Hkv, pair % p->Hkv, j0,
                          p->Lk - j0 < bk ? p->Lk - j0 : bk);
             }
         }
-        /* dq = the sum of its unit's S partials, in order of s */
+        /* dq = the sum of its unit's S partials, in order of s (cosine: then the chain rule) */
         float *dq = p->dq.data;
 #pragma omp for schedule(static)
         for (int64_t row = 0; row < rows; row++) {
@@ -314,8 +366,10 @@ attn_status attn_flash_backward(const attn_problem *p, const attn_ukernels *uk)
                     acc += part[(size_t)unit_n * (size_t)s + (size_t)d];
                 dq[attn_off4(&p->dq, b, h, i, d)] = acc;
             }
+            if (p->score == ATTN_SCORE_COSINE)
+                cosine_grad(dq + attn_off4(&p->dq, b, h, i, 0), p->dq.st[3], p->q.data, &p->q, b, h, i, D);
         }
     }
-    attn_free(ws), attn_free(dqp), attn_free(rr), attn_free(ddo), attn_free(rowbad);
+    attn_free(ws), attn_free(dqp), attn_free(rr), attn_free(ddo), attn_free(qscale), attn_free(rowbad);
     return ATTN_OK;
 }

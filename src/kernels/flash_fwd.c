@@ -70,17 +70,6 @@ static void mods_row(const attn_problem *p, int64_t b, int64_t h, int64_t i, int
     }
 }
 
-/* |x| of row (a, b, c, :) of an f32 view, in double. */
-static double row_norm(const float *x, const attn_view4 *v, int64_t a, int64_t b, int64_t c, int64_t n)
-{
-    double acc = 0;
-    for (int64_t d = 0; d < n; d++) {
-        double e = x[attn_off4(v, a, b, c, d)];
-        acc += e * e;
-    }
-    return sqrt(acc);
-}
-
 /* Per-thread workspace of the tiled forward. */
 typedef struct fwd_ws {
     float *qt, *st, *ot;       /* D x BR, BC x BR, Dv x BR */
@@ -201,7 +190,7 @@ static void fwd_item(const attn_problem *p, const attn_ukernels *uk, fwd_ws *w, 
     memset(w->ot, 0, (size_t)(Dv * L) * sizeof(float));
     if (jmin < jmax) {
         for (int64_t r = 0; r < nr; r++) /* cosine: scale / max(|q_i|, 1e-12) per row */
-            w->qscale[r] = cosine ? (float)(p->scale / fmax(row_norm(q, &p->q, b, h, i0 + r, D), 1e-12)) : scale;
+            w->qscale[r] = cosine ? attn_cosine_factor(p->scale, attn_row_norm(q, &p->q, b, h, i0 + r, D)) : scale;
         const int64_t sd = D <= 1 ? 1 : p->q.st[3];
         for (int64_t r = 0; r < nr; r++) {
             const float *row = q + attn_off4(&p->q, b, h, i0 + r, 0);
@@ -272,7 +261,7 @@ static void fwd_item(const attn_problem *p, const attn_ukernels *uk, fwd_ws *w, 
         uk->gemm_a(nk, D, rb - ra, w->qt + ra, L, w->krows, w->st + ra, L, 0, tmax ? tmax + ra : NULL, &pfk);
         if (cosine) /* divide column j by max(|k_j|, 1e-12) */
             for (int64_t jj = 0; jj < nk; jj++) {
-                float kinv = (float)(1.0 / fmax(row_norm(k, &p->k, b, hk, j0 + jj, D), 1e-12));
+                float kinv = attn_cosine_factor(1.0, attn_row_norm(k, &p->k, b, hk, j0 + jj, D));
                 float *sj = w->st + jj * L;
                 for (int64_t r = ra; r < rb; r++)
                     sj[r] *= kinv;
@@ -349,7 +338,7 @@ static void dec_chunk(const attn_problem *p, const attn_ukernels *uk, dec_ws *w,
     const bool cosine = p->score == ATTN_SCORE_COSINE;
     for (int64_t rr = 0; rr < rows; rr++) {
         int64_t h = hk * p->group + rr / p->Lq, i = rr % p->Lq;
-        float qsc = cosine ? (float)(p->scale / fmax(row_norm(p->q.data, &p->q, b, h, i, D), 1e-12))
+        float qsc = cosine ? attn_cosine_factor(p->scale, attn_row_norm(p->q.data, &p->q, b, h, i, D))
                            : (float)p->scale;
         for (int64_t d = 0; d < D; d++)
             w->qs[rr * D + d] = qsc * ((const float *)p->q.data)[attn_off4(&p->q, b, h, i, d)];
@@ -363,7 +352,7 @@ static void dec_chunk(const attn_problem *p, const attn_ukernels *uk, dec_ws *w,
             w->krows[jj] = k + attn_off4(&p->k, b, hk, j0 + jj, 0);
             w->vrows[jj] = v + attn_off4(&p->v, b, hk, j0 + jj, 0);
             if (cosine)
-                w->kinv[jj] = (float)(1.0 / fmax(row_norm(k, &p->k, b, hk, j0 + jj, D), 1e-12));
+                w->kinv[jj] = attn_cosine_factor(1.0, attn_row_norm(k, &p->k, b, hk, j0 + jj, D));
         }
         for (int64_t rr = 0; rr < rows; rr++) {
             int64_t h = hk * p->group + rr / p->Lq, i = rr % p->Lq, lo, hi, diag;

@@ -13,6 +13,7 @@
 
 #include "core/internal.h"
 
+#include <math.h>
 #include <string.h>
 
 #define ATTN_LANES 16    /* every lane count R is a multiple of this */
@@ -129,6 +130,23 @@ const attn_ukernels *attn_ukernels_get(attn_kernel k);
 /* Can the tiled kernels run this problem?  NULL if yes, else the reason
  * ("f64 inputs", "the weights output", ...) for messages. */
 const char *attn_tiled_unsupported(const attn_problem *p);
+
+/* |x| of row (a, b, c, :) of an f32 view (n elements), summed in double. */
+static inline double attn_row_norm(const float *x, const attn_view4 *v, int64_t a, int64_t b, int64_t c, int64_t n)
+{
+    double acc = 0;
+    for (int64_t d = 0; d < n; d++) {
+        double e = x[attn_off4(v, a, b, c, d)];
+        acc += e * e;
+    }
+    return sqrt(acc);
+}
+
+/* The cosine score's factor of a row of norm `norm`: s / max(norm, 1e-12),
+ * rounded to float.  The forward scales q_i by it (s = scale) and the
+ * product's column j by it (s = 1); the backward recomputes both alike, so
+ * that its S is bitwise the forward's. */
+static inline float attn_cosine_factor(double s, double norm) { return (float)(s / fmax(norm, 1e-12)); }
 
 /* The drivers.  p validated, f32 throughout (attn_tiled_unsupported == NULL). */
 attn_status attn_flash_forward(const attn_problem *p, const attn_ukernels *uk);

@@ -37,8 +37,8 @@ attn_status attn_forward_ref(const attn_problem *p);
 /* Steps 1-5 only, written into p->weights (hidden keys -inf). */
 attn_status attn_scores_ref(const attn_problem *p);
 
-/* dq, dk, dv of p (attn_problem_init_backward) in double; the scaled_dot and
- * dot scores only (ATTN_ERR_UNSUPPORTED otherwise). */
+/* dq, dk, dv of p (attn_problem_init_backward) in double; the scaled_dot,
+ * dot and cosine scores only (ATTN_ERR_UNSUPPORTED otherwise). */
 attn_status attn_backward_ref(const attn_problem *p);
 
 #endif /* ATTN_REF_H */
