@@ -125,7 +125,8 @@ void plant_nans(const cfg *c, buf *q, buf *k, buf *v)
 {
     for (int64_t b = 0; b < c->B; b++)
         for (int64_t h = 0; h < c->Hkv; h++) {
-            for (int64_t j = c->Lq; c->nan_hidden && j < c->Lk; j++) {
+            int64_t j0 = c->nan_hidden == 2 ? 0 : c->Lq, j1 = c->nan_hidden == 2 ? c->Lk - c->Lq : c->Lk;
+            for (int64_t j = j0; c->nan_hidden && j < j1; j++) {
                 for (int64_t d = 0; d < c->D; d++)
                     *at(k, b, h, j, d) = (j & 1) ? NAN : INFINITY;
                 for (int64_t d = 0; d < c->Dv; d++)

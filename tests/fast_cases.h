@@ -27,7 +27,7 @@ typedef struct cfg {
     attn_options o;
     const char *what;
     double qscale; /* multiplies q (1e15 for the huge-score test) */
-    int nan_hidden; /* plant NaN/Inf in K/V rows of keys hidden from every row */
+    int nan_hidden; /* plant NaN/Inf in K/V rows of keys hidden from every row: 1 keys >= Lq, 2 keys < Lk - Lq */
     int nan_visible; /* 1: plant NaN in a K row, a Q row and a V element that rows see; 2: the V element only */
     int tiny; /* test_fast_bwd: plant q and k rows of norm below 1e-12 (cosine) */
 } cfg;
@@ -52,7 +52,8 @@ typedef struct extras {
 cfg random_cfg(test_rng *r, extras *x);
 
 /* The NaN of c->nan_hidden (NaN/Inf in every K and V row of keys >= Lq,
- * hidden from every row by top-left causal) and c->nan_visible (NaN in
+ * hidden from every row by top-left causal; with nan_hidden == 2, of keys
+ * < Lk - Lq, for a mask that shows the last Lq keys only) and c->nan_visible (NaN in
  * element 1 of K row 5 and element 0 of V row 9 of every key/value head, and
  * in element 0 of Q row 7 of head 0: rows see them), planted in q, k, v. */
 void plant_nans(const cfg *c, buf *q, buf *k, buf *v);

@@ -188,6 +188,18 @@ int main(void)
         run(&c, &r);
         c.Lq = 5, c.Lk = 2000; /* decode path */
         run(&c, &r);
+        /* keys hidden by a bool mask that shows the last 5 only: a key chunk
+         * of the decode path starts with a block whose every score is masked
+         * (in the rows' range, so computed), and only later meets a visible key */
+        unsigned char *mask = malloc((size_t)(5 * 2000));
+        for (int64_t i = 0; i < 5 * 2000; i++)
+            mask[i] = i % 2000 >= 2000 - 5;
+        c.o.causal = ATTN_CAUSAL_NONE;
+        c.o.mask = attn_tensor_2d(mask, ATTN_BOOL, 5, 2000);
+        c.nan_hidden = 2;
+        c.what = "nan-hidden-by-mask";
+        run(&c, &r);
+        free(mask);
     }
     { /* NaN in Q, K and V that rows see: it reaches those rows and only them,
        * also through a weight that dropout zeroed (0 * NaN is NaN) */

@@ -320,14 +320,22 @@ static void fwd_item(const attn_problem *p, const attn_ukernels *uk, fwd_ws *w, 
 #define DEC_BK 256 /* keys per block inside a chunk */
 
 typedef struct dec_ws {
-    float *s;   /* rows x DEC_BK scores / weights */
-    const float **krows, **vrows; /* DEC_BK each */
-    float *kinv;                  /* DEC_BK: 1 / max(|k_j|, 1e-12) (cosine) */
-    float *qs;  /* rows x D, scaled queries */
+    float *s[2];            /* rows x DEC_BK each: one block's scores, then its weights */
+    const float **krows;    /* DEC_BK: the block's K rows */
+    const float **vrows[2]; /* DEC_BK each: V rows, alternating as s does */
+    float *kinv;            /* DEC_BK: 1 / max(|k_j|, 1e-12) (cosine) */
+    float *qs;              /* rows x D, scaled queries */
 } dec_ws;
 
 /* Rows of item (b, hk): query heads h = hk*group + g, rows i; row index
- * rr = g * Lq + i.  Writes the partial m, l (rows) and o (rows x Dv). */
+ * rr = g * Lq + i.  Writes the partial m, l (rows) and o (rows x Dv).
+ *
+ * A software pipeline over blocks of DEC_BK keys: for each row, one call
+ * computes block n's scores while it adds block n - 1's weighted values to
+ * o, so that K and V stream from memory together (one after the other, each
+ * alone leaves the memory pipeline half idle); then block n's online softmax
+ * rescales o and leaves its weights for the next call.  Weights +0 (hidden)
+ * skip their V row; a row that sees none of a block gets only such weights. */
 static void dec_chunk(const attn_problem *p, const attn_ukernels *uk, dec_ws *w, int64_t b, int64_t hk, int64_t c0,
                       int64_t c1, float *pm, float *pl, float *po)
 {
@@ -346,32 +354,44 @@ static void dec_chunk(const attn_problem *p, const attn_ukernels *uk, dec_ws *w,
         memset(po + rr * Dv, 0, (size_t)Dv * sizeof(float));
     }
     const bool k_unit = p->k.st[3] == 1 || D <= 1, v_unit = p->v.st[3] == 1 || Dv <= 1;
-    for (int64_t j0 = c0; j0 < c1; j0 += DEC_BK) {
-        int64_t nk = c1 - j0 < DEC_BK ? c1 - j0 : DEC_BK, npad = round_up(nk, ATTN_LANES);
+    int cur = 0;
+    int64_t nprev = 0, jprev = 0; /* the previous block: its keys, its first key */
+    for (int64_t j0 = c0;; j0 += DEC_BK) {
+        /* nk == 0: past the chunk's end, only the last block's values are left */
+        int64_t nk = j0 >= c1 ? 0 : c1 - j0 < DEC_BK ? c1 - j0 : DEC_BK, npad = round_up(nk, ATTN_LANES);
+        const float **vr = w->vrows[cur], *const *vprev = w->vrows[cur ^ 1];
         for (int64_t jj = 0; jj < nk; jj++) {
             w->krows[jj] = k + attn_off4(&p->k, b, hk, j0 + jj, 0);
-            w->vrows[jj] = v + attn_off4(&p->v, b, hk, j0 + jj, 0);
+            vr[jj] = v + attn_off4(&p->v, b, hk, j0 + jj, 0);
             if (cosine)
                 w->kinv[jj] = attn_cosine_factor(1.0, attn_row_norm(k, &p->k, b, hk, j0 + jj, D));
         }
         for (int64_t rr = 0; rr < rows; rr++) {
             int64_t h = hk * p->group + rr / p->Lq, i = rr % p->Lq, lo, hi, diag;
             attn_row_range(p, b, i, &lo, &hi, &diag);
-            float *s = w->s + rr * DEC_BK;
-            if (lo >= j0 + nk || hi <= j0) {
-                for (int64_t jj = 0; jj < npad; jj++)
-                    s[jj] = -INFINITY;
+            float *s = w->s[cur] + rr * DEC_BK, *o = po + rr * Dv;
+            const float *wprev = w->s[cur ^ 1] + rr * DEC_BK, *qr = w->qs + rr * D;
+            bool seen = nk > 0 && lo < j0 + nk && hi > j0;
+            uk->dot_axpy_rows(qr, w->krows, seen && k_unit ? nk : 0, D, s, o, wprev, vprev, v_unit ? nprev : 0, Dv);
+            if (!v_unit)
+                for (int64_t jj = 0; jj < nprev; jj++) {
+                    if (attn_hidden_weight(wprev[jj]))
+                        continue; /* hidden: V is not touched */
+                    const float *vj = v + attn_off4(&p->v, b, hk, jprev + jj, 0);
+                    for (int64_t d = 0; d < Dv; d++)
+                        o[d] += wprev[jj] * vj[d * p->v.st[3]];
+                }
+            if (!seen) {
+                for (int64_t jj = 0; jj < nk; jj++)
+                    s[jj] = 0.0f; /* hidden weights */
                 continue;
             }
-            const float *qr = w->qs + rr * D;
-            if (k_unit)
-                uk->dot_rows(qr, w->krows, nk, D, s);
-            else
+            if (!k_unit)
                 for (int64_t jj = 0; jj < nk; jj++) {
-                    const float *kr = k + attn_off4(&p->k, b, hk, j0 + jj, 0);
+                    const float *kj = k + attn_off4(&p->k, b, hk, j0 + jj, 0);
                     float acc = 0;
                     for (int64_t d = 0; d < D; d++)
-                        acc += qr[d] * kr[d * p->k.st[3]];
+                        acc += qr[d] * kj[d * p->k.st[3]];
                     s[jj] = acc;
                 }
             for (int64_t jj = nk; jj < npad; jj++)
@@ -388,8 +408,11 @@ static void dec_chunk(const attn_problem *p, const attn_ukernels *uk, dec_ws *w,
             }
             if (nan)
                 mx = NAN; /* an unmasked NaN score: the row's weights and sum become NaN */
-            if (mx == -INFINITY)
+            if (mx == -INFINITY) {
+                for (int64_t jj = 0; jj < nk; jj++)
+                    s[jj] = 0.0f; /* every key hidden so far */
                 continue;
+            }
             float alpha = pm[rr] == mx ? 1.0f : expf(pm[rr] - mx);
             uk->exp_sub(s, s, npad, &mx, npad);
             float sum = 0;
@@ -403,27 +426,13 @@ static void dec_chunk(const attn_problem *p, const attn_ukernels *uk, dec_ws *w,
                     s[jj] = (attn_dropout_bits(drow, j0 + jj) >> 8) >= threshold ? s[jj] * keep_scale
                                                                                  : attn_dropped_weight(s[jj]);
             }
-            float *o = po + rr * Dv;
-            if (alpha != 1.0f)
+            if (alpha != 1.0f) /* o now holds the keys before this block */
                 for (int64_t d = 0; d < Dv; d++)
                     o[d] *= alpha;
-            if (v_unit) {
-                uk->axpy_rows(o, s, w->vrows, nk, Dv); /* skips zero weights: hidden V is not read */
-                continue;
-            }
-            for (int64_t jj = 0; jj < nk; jj++) {
-                float pw = s[jj];
-                if (attn_hidden_weight(pw))
-                    continue; /* hidden: V is not touched */
-                const float *vr = v + attn_off4(&p->v, b, hk, j0 + jj, 0);
-                if (p->v.st[3] == 1)
-                    for (int64_t d = 0; d < Dv; d++)
-                        o[d] += pw * vr[d];
-                else
-                    for (int64_t d = 0; d < Dv; d++)
-                        o[d] += pw * vr[d * p->v.st[3]];
-            }
         }
+        if (nk == 0)
+            break;
+        nprev = nk, jprev = j0, cur ^= 1;
     }
 }
 
@@ -442,7 +451,8 @@ static attn_status flash_decode(const attn_problem *p, const attn_ukernels *uk)
     int64_t chunk = round_up((p->Lk + nch - 1) / nch, ATTN_LANES);
     int64_t items = pairs * nch, per_item = rows * (2 + Dv);
     float *part = attn_alloc((size_t)(items * per_item) * sizeof(float), "decode partials");
-    size_t ws_n = (size_t)round_up(rows * DEC_BK + 5 * DEC_BK + rows * p->Dq + 64, 16);
+    /* per thread: s[2], krows, vrows[2] (pointers: two floats each), kinv, qs */
+    size_t ws_n = (size_t)round_up(2 * rows * DEC_BK + 7 * DEC_BK + rows * p->Dq + 64, 16);
     float *ws = attn_alloc(ws_n * sizeof(float) * (size_t)nt, "decode workspace");
     if (!part || !ws) {
         attn_free(part);
@@ -453,11 +463,12 @@ static attn_status flash_decode(const attn_problem *p, const attn_ukernels *uk)
     {
         int t = omp_get_thread_num(), n = omp_get_num_threads();
         float *base = ws + ws_n * (size_t)t;
-        dec_ws w = {.s = base,
-                    .krows = (const float **)(base + rows * DEC_BK),
-                    .vrows = (const float **)(base + rows * DEC_BK + 2 * DEC_BK),
-                    .kinv = base + rows * DEC_BK + 4 * DEC_BK,
-                    .qs = base + rows * DEC_BK + 5 * DEC_BK};
+        float *ptrs = base + 2 * rows * DEC_BK; /* 8-byte aligned: rows * DEC_BK is even */
+        dec_ws w = {.s = {base, base + rows * DEC_BK},
+                    .krows = (const float **)ptrs,
+                    .vrows = {(const float **)(ptrs + 2 * DEC_BK), (const float **)(ptrs + 4 * DEC_BK)},
+                    .kinv = ptrs + 6 * DEC_BK,
+                    .qs = ptrs + 7 * DEC_BK};
 #pragma omp for schedule(dynamic, 1)
         for (int64_t it = 0; it < items; it++) {
             int64_t pair = it / nch, c = it % nch;

@@ -108,22 +108,20 @@ static void dsoftmax(const float *p, float *dp, int64_t n, int64_t per, const fl
         dp[i] = p[i] == 0 ? 0.0f : p[i] * (dp[i] - di[i / per]) * scale;
 }
 
-static void dot_rows(const float *q, const float *const *y, int64_t n, int64_t D, float *s)
+static void dot_axpy_rows(const float *q, const float *const *k, int64_t nk, int64_t D, float *s, float *o,
+                          const float *w, const float *const *v, int64_t nv, int64_t Dv)
 {
-    for (int64_t j = 0; j < n; j++) {
-        float acc = 0;
-        for (int64_t d = 0; d < D; d++)
-            acc += q[d] * y[j][d];
-        s[j] = acc;
-    }
-}
-
-static void axpy_rows(float *o, const float *w, const float *const *y, int64_t n, int64_t Dv)
-{
-    for (int64_t j = 0; j < n; j++)
-        if (!attn_hidden_weight(w[j]))
+    for (int64_t j = 0; j < nk || j < nv; j++) {
+        if (j < nk) {
+            float acc = 0;
+            for (int64_t d = 0; d < D; d++)
+                acc += q[d] * k[j][d];
+            s[j] = acc;
+        }
+        if (j < nv && !attn_hidden_weight(w[j]))
             for (int64_t d = 0; d < Dv; d++)
-                o[d] += w[j] * y[j][d];
+                o[d] += w[j] * v[j][d];
+    }
 }
 
 static double fma_probe(int64_t iters)
@@ -149,7 +147,6 @@ const attn_ukernels attn_uk_scalar = {
     .softmax = softmax_tile,
     .exp_sub = exp_sub,
     .dsoftmax = dsoftmax,
-    .dot_rows = dot_rows,
-    .axpy_rows = axpy_rows,
+    .dot_axpy_rows = dot_axpy_rows,
     .fma_probe = fma_probe,
 };
