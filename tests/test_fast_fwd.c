@@ -144,6 +144,9 @@ int main(void)
             c.layout = (int)(s % 3);
             run(&c, &r);
         }
+    /* The decode path takes group x Lq rows in one pass over the keys (fewer
+     * than 8) or in the forward's tiles (8 or more): the cases below try
+     * both. */
     { /* decode path: few queries over many keys, GQA, bottom-right causal */
         cfg c;
         memset(&c, 0, sizeof c);
@@ -156,11 +159,14 @@ int main(void)
         run(&c, &r);
         c.o.key_lengths = NULL, c.Lq = 1, c.Lk = 2049, c.layout = 1, c.o.dropout_p = 0.1;
         run(&c, &r);
-        c.layout = 2, c.D = 33, c.Dv = 37, c.Lq = 16, c.o.dropout_p = 0; /* strided, vector tails */
+        c.layout = 2, c.D = 33, c.Dv = 37, c.o.dropout_p = 0; /* strided, vector tails */
         c.o.window = 1, c.o.window_left = 700, c.o.window_right = 5;
-        run(&c, &r);
-        c.layout = 0;
-        run(&c, &r);
+        for (c.Lq = 3; c.Lq <= 16; c.Lq += 13) {
+            c.layout = 2;
+            run(&c, &r);
+            c.layout = 0;
+            run(&c, &r);
+        }
         /* and every elementwise option on the decode path */
         unsigned char *mask = malloc((size_t)(2 * 16 * 2049));
         float *bias = malloc((size_t)(16 * 2049) * sizeof(float));
@@ -170,11 +176,13 @@ int main(void)
         for (int64_t i = 0; i < 16 * 2049; i++)
             bias[i] = test_uniform(&r) < 0.05 ? -INFINITY : (float)test_normal(&r);
         c.o.window = 0;
-        c.o.mask = attn_tensor_4d(mask, ATTN_BOOL, 2, 1, 16, 2049);
-        c.o.bias = attn_tensor_2d(bias, ATTN_F32, 16, 2049);
         c.o.alibi_slopes = slopes, c.o.softcap = 2.5, c.o.dropout_p = 0.2, c.o.dropout_seed = 99;
         c.what = "decode-elementwise";
-        run(&c, &r);
+        for (c.Lq = 3; c.Lq <= 16; c.Lq += 13) {
+            c.o.mask = attn_tensor_4d(mask, ATTN_BOOL, 2, 1, c.Lq, 2049);
+            c.o.bias = attn_tensor_2d(bias, ATTN_F32, c.Lq, 2049);
+            run(&c, &r);
+        }
         free(mask), free(bias);
     }
     { /* NaN and Inf in K and V of keys hidden from every row */
@@ -188,6 +196,9 @@ int main(void)
         run(&c, &r);
         c.Lq = 5, c.Lk = 2000; /* decode path */
         run(&c, &r);
+        c.Lq = 12;
+        run(&c, &r);
+        c.Lq = 5;
         /* keys hidden by a bool mask that shows the last 5 only: a key chunk
          * of the decode path starts with a block whose every score is masked
          * (in the rows' range, so computed), and only later meets a visible key */
@@ -212,10 +223,13 @@ int main(void)
                 c.o.causal = (attn_causal)causal;
                 run(&c, &r);
             }
-            c.o.causal = ATTN_CAUSAL_BOTTOM_RIGHT, c.Lq = 4, c.Lk = 3000; /* decode path */
-            run(&c, &r);
-            c.o.causal = ATTN_CAUSAL_NONE;
-            run(&c, &r);
+            c.Lk = 3000; /* decode path, 2 query heads per key/value head */
+            for (c.Lq = 2; c.Lq <= 4; c.Lq += 2) {
+                c.o.causal = ATTN_CAUSAL_BOTTOM_RIGHT;
+                run(&c, &r);
+                c.o.causal = ATTN_CAUSAL_NONE;
+                run(&c, &r);
+            }
         }
     }
     { /* the cosine score, tiled and decode, with a temperature */
@@ -228,8 +242,9 @@ int main(void)
         c.o.scale = 5.0;
         c.o.causal = ATTN_CAUSAL_BOTTOM_RIGHT;
         run(&c, &r);
-        c.Lq = 4, c.Lk = 1300, c.layout = 0;
-        run(&c, &r);
+        c.Lk = 1300, c.layout = 0; /* decode path, 2 query heads per key/value head */
+        for (c.Lq = 2; c.Lq <= 4; c.Lq += 2)
+            run(&c, &r);
     }
     { /* scores up to 1e30 in magnitude */
         cfg c;

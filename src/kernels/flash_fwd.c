@@ -77,6 +77,7 @@ typedef struct fwd_ws {
     float *qscale;             /* BR: scale, or scale / |q_i| (cosine) */
     float *tmax;               /* BR: the tile's row maxima (gemm_a's cmax) */
     int64_t *lo, *hi, *diag;   /* BR each */
+    int64_t *rh, *ri;          /* BR each: the row's query head and query index */
     const float **krows;       /* BC: the K tile's rows */
     float *kpack, *vp;         /* BC x D: strided K; the V tile in panels (pack_v) */
     int64_t bad[BC];
@@ -111,6 +112,8 @@ static size_t fwd_ws_layout(fwd_ws *w, float *base, const attn_problem *p)
     w->lo = (int64_t *)take(&f, &total, 2 * BR);
     w->hi = (int64_t *)take(&f, &total, 2 * BR);
     w->diag = (int64_t *)take(&f, &total, 2 * BR);
+    w->rh = (int64_t *)take(&f, &total, 2 * BR);
+    w->ri = (int64_t *)take(&f, &total, 2 * BR);
     w->krows = (const float **)take(&f, &total, 2 * BC);
     w->kpack = take(&f, &total, BC * D);
     w->vp = take(&f, &total, BC * (Dv + ATTN_MAX_PANEL)); /* nk * round_up(Dv, P) at most */
@@ -162,20 +165,27 @@ static int pack_v(const attn_problem *p, int64_t b, int64_t hk, int64_t j0, int6
     return nbad;
 }
 
-/* One item: rows i0 .. i0+nr-1 of (b, h). */
-static void fwd_item(const attn_problem *p, const attn_ukernels *uk, fwd_ws *w, int64_t b, int64_t h, int64_t i0,
-                     int64_t nr)
+/* One item: rows r0 .. r0+nr-1 of the query heads of key/value head hk in
+ * batch b, numbered across its group as g * Lq + i (query head hk * group +
+ * g, query i), against the keys [ka, kb).  The forward's items are rows of
+ * one head; the decode's, every row of a group.  part == NULL: writes the
+ * rows' output (and lse); otherwise the partial result that the decode
+ * merges: part[r] = m, part[nr + r] = l, part[2 nr + r Dv + d] = O (not yet
+ * divided by l) of row r0 + r. */
+static void fwd_item(const attn_problem *p, const attn_ukernels *uk, fwd_ws *w, int64_t b, int64_t hk, int64_t r0,
+                     int64_t nr, int64_t ka, int64_t kb, float *part)
 {
     ATTN_ASSERT(nr >= 1 && nr <= BR);
     /* R lanes in use; rows of the lane-major buffers are L = R + 16 apart so
      * that a column of them does not fall into a few cache sets */
-    const int64_t D = p->Dq, Dv = p->Dv, R = round_up(nr, ATTN_LANES), L = R + 16, hk = attn_kv_head(p, h);
+    const int64_t D = p->Dq, Dv = p->Dv, R = round_up(nr, ATTN_LANES), L = R + 16;
     const float *q = p->q.data, *k = p->k.data, *v = p->v.data;
     const float scale = (float)p->scale;
     const bool cosine = p->score == ATTN_SCORE_COSINE;
     int64_t jmin = INT64_MAX, jmax = 0, lo_max = INT64_MIN, hi_min = INT64_MAX;
     for (int64_t r = 0; r < nr; r++) {
-        attn_row_range(p, b, i0 + r, &w->lo[r], &w->hi[r], &w->diag[r]);
+        w->rh[r] = hk * p->group + (r0 + r) / p->Lq, w->ri[r] = (r0 + r) % p->Lq;
+        attn_row_range(p, b, w->ri[r], &w->lo[r], &w->hi[r], &w->diag[r]);
         lo_max = w->lo[r] > lo_max ? w->lo[r] : lo_max;
         hi_min = w->hi[r] < hi_min ? w->hi[r] : hi_min;
         if (w->lo[r] < w->hi[r]) {
@@ -185,15 +195,16 @@ static void fwd_item(const attn_problem *p, const attn_ukernels *uk, fwd_ws *w, 
         w->m[r] = -INFINITY;
         w->l[r] = 0;
     }
+    jmin = jmin > ka ? jmin : ka, jmax = jmax < kb ? jmax : kb;
     for (int64_t r = nr; r < R; r++)
         w->m[r] = -INFINITY, w->l[r] = 0;
     memset(w->ot, 0, (size_t)(Dv * L) * sizeof(float));
     if (jmin < jmax) {
         for (int64_t r = 0; r < nr; r++) /* cosine: scale / max(|q_i|, 1e-12) per row */
-            w->qscale[r] = cosine ? attn_cosine_factor(p->scale, attn_row_norm(q, &p->q, b, h, i0 + r, D)) : scale;
+            w->qscale[r] = cosine ? attn_cosine_factor(p->scale, attn_row_norm(q, &p->q, b, w->rh[r], w->ri[r], D)) : scale;
         const int64_t sd = D <= 1 ? 1 : p->q.st[3];
         for (int64_t r = 0; r < nr; r++) {
-            const float *row = q + attn_off4(&p->q, b, h, i0 + r, 0);
+            const float *row = q + attn_off4(&p->q, b, w->rh[r], w->ri[r], 0);
             for (int64_t d = 0; d < D; d++)
                 w->qt[d * L + r] = w->qscale[r] * row[d * sd];
         }
@@ -268,7 +279,7 @@ static void fwd_item(const attn_problem *p, const attn_ukernels *uk, fwd_ws *w, 
             }
         if (elementwise)
             for (int64_t r = ra; r < re; r++)
-                mods_row(p, b, h, i0 + r, w->lo[r], w->hi[r], w->diag[r], j0, nk, w->st + r, L);
+                mods_row(p, b, w->rh[r], w->ri[r], w->lo[r], w->hi[r], w->diag[r], j0, nk, w->st + r, L);
         else if (!full) /* only the key ranges: hide keys outside [lo, hi) */
             for (int64_t r = ra; r < re; r++) {
                 int64_t a = w->lo[r] - j0, e = w->hi[r] - j0;
@@ -282,7 +293,7 @@ static void fwd_item(const attn_problem *p, const attn_ukernels *uk, fwd_ws *w, 
         uk->softmax(w->st + ra, L, nk, rb - ra, w->m + ra, w->l + ra, w->alpha + ra, tmax ? tmax + ra : NULL);
         if (p->dropout_p > 0)
             for (int64_t r = ra; r < re; r++) {
-                uint64_t drow = attn_dropout_row(p->dropout_seed, b, h, i0 + r);
+                uint64_t drow = attn_dropout_row(p->dropout_seed, b, w->rh[r], w->ri[r]);
                 for (int64_t jj = 0; jj < nk; jj++) {
                     float *e = w->st + jj * L + r;
                     *e = (attn_dropout_bits(drow, j0 + jj) >> 8) >= threshold ? *e * keep_scale
@@ -301,23 +312,35 @@ static void fwd_item(const attn_problem *p, const attn_ukernels *uk, fwd_ws *w, 
             }
         }
     }
+    if (part) {
+        for (int64_t r = 0; r < nr; r++) {
+            part[r] = w->m[r], part[nr + r] = w->l[r];
+            for (int64_t d = 0; d < Dv; d++)
+                part[2 * nr + r * Dv + d] = w->ot[d * L + r];
+        }
+        return;
+    }
     float *out = p->out.data;
     for (int64_t r = 0; r < nr; r++) {
+        const int64_t h = w->rh[r], i = w->ri[r];
         /* l == 0: no visible key (zeros, lse -inf); l NaN: an unmasked NaN
          * reached the row, and stays in it */
         float l = w->l[r];
         bool seen = l > 0 || isnan(l);
         float inv = seen ? 1.0f / l : 0.0f;
         for (int64_t d = 0; d < Dv; d++)
-            out[attn_off4(&p->out, b, h, i0 + r, d)] = seen ? w->ot[d * L + r] * inv : 0.0f;
+            out[attn_off4(&p->out, b, h, i, d)] = seen ? w->ot[d * L + r] * inv : 0.0f;
         if (p->has_lse)
-            ((float *)p->lse.data)[attn_off4(&p->lse, b, h, i0 + r, 0)] = seen ? w->m[r] + logf(l) : -INFINITY;
+            ((float *)p->lse.data)[attn_off4(&p->lse, b, h, i, 0)] = seen ? w->m[r] + logf(l) : -INFINITY;
     }
 }
 
 /* ---- decode: few queries, many keys ---------------------------------- */
 
-#define DEC_BK 256 /* keys per block inside a chunk */
+#define DEC_BK 256       /* keys per block inside a chunk */
+#ifndef DEC_TILE_ROWS
+#define DEC_TILE_ROWS 8 /* rows (group x queries) from which decode uses fwd_item */
+#endif
 
 typedef struct dec_ws {
     float *s[2];            /* rows x DEC_BK each: one block's scores, then its weights */
@@ -450,9 +473,16 @@ static attn_status flash_decode(const attn_problem *p, const attn_ukernels *uk)
         nch = 1;
     int64_t chunk = round_up((p->Lk + nch - 1) / nch, ATTN_LANES);
     int64_t items = pairs * nch, per_item = rows * (2 + Dv);
+    /* A few rows: each key is worth one pass over its K and V rows, from
+     * memory (dec_chunk).  From DEC_TILE_ROWS rows on, the work is bound by
+     * the arithmetic, and the forward's register tiles do it faster. */
+    const bool tiled = rows >= DEC_TILE_ROWS && rows <= BR;
+    fwd_ws tmp;
+    /* per thread: the forward's workspace, or s[2], krows, vrows[2] (pointers:
+     * two floats each), kinv, qs */
+    size_t ws_n = tiled ? fwd_ws_layout(&tmp, NULL, p)
+                        : (size_t)round_up(2 * rows * DEC_BK + 7 * DEC_BK + rows * p->Dq + 64, 16);
     float *part = attn_alloc((size_t)(items * per_item) * sizeof(float), "decode partials");
-    /* per thread: s[2], krows, vrows[2] (pointers: two floats each), kinv, qs */
-    size_t ws_n = (size_t)round_up(2 * rows * DEC_BK + 7 * DEC_BK + rows * p->Dq + 64, 16);
     float *ws = attn_alloc(ws_n * sizeof(float) * (size_t)nt, "decode workspace");
     if (!part || !ws) {
         attn_free(part);
@@ -463,12 +493,18 @@ static attn_status flash_decode(const attn_problem *p, const attn_ukernels *uk)
     {
         int t = omp_get_thread_num(), n = omp_get_num_threads();
         float *base = ws + ws_n * (size_t)t;
-        float *ptrs = base + 2 * rows * DEC_BK; /* 8-byte aligned: rows * DEC_BK is even */
-        dec_ws w = {.s = {base, base + rows * DEC_BK},
-                    .krows = (const float **)ptrs,
-                    .vrows = {(const float **)(ptrs + 2 * DEC_BK), (const float **)(ptrs + 4 * DEC_BK)},
-                    .kinv = ptrs + 6 * DEC_BK,
-                    .qs = ptrs + 7 * DEC_BK};
+        dec_ws w = {0};
+        fwd_ws fw = {0};
+        if (tiled)
+            fwd_ws_layout(&fw, base, p);
+        else {
+            float *ptrs = base + 2 * rows * DEC_BK; /* 8-byte aligned: rows * DEC_BK is even */
+            w = (dec_ws){.s = {base, base + rows * DEC_BK},
+                         .krows = (const float **)ptrs,
+                         .vrows = {(const float **)(ptrs + 2 * DEC_BK), (const float **)(ptrs + 4 * DEC_BK)},
+                         .kinv = ptrs + 6 * DEC_BK,
+                         .qs = ptrs + 7 * DEC_BK};
+        }
 #pragma omp for schedule(dynamic, 1)
         for (int64_t it = 0; it < items; it++) {
             int64_t pair = it / nch, c = it % nch;
@@ -480,7 +516,10 @@ static attn_status flash_decode(const attn_problem *p, const attn_ukernels *uk)
                 memset(po, 0, (size_t)(rows * Dv) * sizeof(float));
                 continue;
             }
-            dec_chunk(p, uk, &w, pair / p->Hkv, pair % p->Hkv, c0, c1, pm, pl, po);
+            if (tiled)
+                fwd_item(p, uk, &fw, pair / p->Hkv, pair % p->Hkv, 0, rows, c0, c1, pm);
+            else
+                dec_chunk(p, uk, &w, pair / p->Hkv, pair % p->Hkv, c0, c1, pm, pl, po);
         }
 #pragma omp barrier
         /* merge the chunks of each (b, hk, row) in chunk order */
@@ -577,7 +616,8 @@ attn_status attn_flash_forward(const attn_problem *p, const attn_ukernels *uk)
             int64_t bh = it / nqb, qb = nqb - 1 - it % nqb;
             int64_t i0 = qb * units / nqb * ATTN_LANES, i1 = (qb + 1) * units / nqb * ATTN_LANES;
             i1 = i1 < p->Lq ? i1 : p->Lq;
-            fwd_item(p, uk, &w, bh / p->Hq, bh % p->Hq, i0, i1 - i0);
+            int64_t h = bh % p->Hq;
+            fwd_item(p, uk, &w, bh / p->Hq, attn_kv_head(p, h), h % p->group * p->Lq + i0, i1 - i0, 0, p->Lk, NULL);
         }
     }
     attn_free(ws);
