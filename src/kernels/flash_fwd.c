@@ -153,8 +153,10 @@ static int pack_v(const attn_problem *p, int64_t b, int64_t hk, int64_t j0, int6
             int64_t n = Dv - d0 < P ? Dv - d0 : P;
             if (zero)
                 memset(dst, 0, (size_t)n * sizeof(float));
-            else if (sd == 1 && n == 8) /* a constant size: two moves, not a call */
-                memcpy(dst, row + d0, 8 * sizeof(float));
+            else if (sd == 1 && n == 8) /* the panels of AVX-512 and AVX2: a constant */
+                memcpy(dst, row + d0, 8 * sizeof(float)); /* size is a few moves, not a call */
+            else if (sd == 1 && n == 6)
+                memcpy(dst, row + d0, 6 * sizeof(float));
             else if (sd == 1)
                 memcpy(dst, row + d0, (size_t)n * sizeof(float));
             else
