@@ -1,6 +1,7 @@
 /* ab_lib.c - see ab_lib.sh: two whole libattn builds (old_ prefixed symbols
  * and the current one) timed alternately, round by round, on B = 1, H heads:
- * forward, backward, or decode (the forward of one query over N keys). */
+ * forward, backward, or decode (the forward of one query over N keys; of
+ * AB_DEC_LQ queries when that is set). */
 #include "attn.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,7 +49,7 @@ int main(int argc, char **argv)
         ab_clock = CLOCK_PROCESS_CPUTIME_ID;
     int N = atoi(argv[1]), D = atoi(argv[2]), causal = atoi(argv[3]), th = atoi(argv[4]), reps = atoi(argv[5]);
     int bwd = argc > 6 && strcmp(argv[6], "bwd") == 0, H = argc > 7 ? atoi(argv[7]) : 1;
-    int Lq = argc > 6 && strcmp(argv[6], "dec") == 0 ? 1 : N;
+    int Lq = argc > 6 && strcmp(argv[6], "dec") == 0 ? (getenv("AB_DEC_LQ") ? atoi(getenv("AB_DEC_LQ")) : 1) : N;
     long n = (long)H * N * D, nq = (long)H * Lq * D;
     srand(1);
     float *q = randbuf(nq), *k = randbuf(n), *v = randbuf(n), *go = randbuf(nq), *o = malloc(4 * nq), *ls = malloc(4L * H * Lq);

@@ -136,15 +136,21 @@ static bool row_finite(const float *x, int64_t n, int64_t sd)
 /* V rows j0 .. j0+nk-1 of (b, hk) in panels of P columns for gemm_bp:
  * vp[(d / P) * nk * P + jj * P + d % P] = V[j0 + jj][d].  With check, a row
  * holding NaN or Inf is packed as zeros and its index jj listed in bad
- * (returns their number): the caller adds it to the rows that see it. */
+ * (returns their number): the caller adds it to the rows that see it.
+ * pf (or NULL): rows to bring into L2 meanwhile, row jj of pf beside V row
+ * jj (the next tile's K: K and V then stream from memory together, which
+ * the memory keeps up with better than with one stream at a time). */
 static int pack_v(const attn_problem *p, int64_t b, int64_t hk, int64_t j0, int64_t nk, int64_t P, float *vp,
-                  bool check, int64_t *bad)
+                  bool check, int64_t *bad, const attn_prefetch *pf)
 {
     const float *v = p->v.data;
     const int64_t Dv = p->Dv, sd = p->Dv <= 1 ? 1 : p->v.st[3];
     int nbad = 0;
     for (int64_t jj = 0; jj < nk; jj++) {
         const float *row = v + attn_off4(&p->v, b, hk, j0 + jj, 0);
+        if (pf && jj < pf->rows)
+            for (int64_t o = 0; o < pf->bytes; o += 64)
+                __builtin_prefetch(pf->base + jj * pf->stride + o, 0, 2);
         bool zero = check && !row_finite(row, Dv, sd);
         if (zero)
             bad[nbad++] = jj;
@@ -252,16 +258,10 @@ static void fwd_item(const attn_problem *p, const attn_ukernels *uk, fwd_ws *w, 
                 w->krows[jj] = w->kpack + jj * D;
             }
         }
-        int nbad = pack_v(p, b, hk, j0, nk, P, w->vp, hidden_possible, w->bad);
-        /* the row maxima come out of gemm_a when no step below changes S */
-        float *tmax = !cosine && !elementwise && full ? w->tmax : NULL;
-        if (tmax)
-            for (int64_t r = 0; r < R; r++)
-                tmax[r] = -INFINITY;
         /* when K and V of the item's keys do not stay in L2 (they do at
          * D = 64 and 4096 keys, and prefetching then costs more than it
          * saves): the next tile's K rows on their way to the cache while
-         * this one's products run, and its V rows during gemm_bp */
+         * this tile's V is packed, and its V rows during gemm_bp */
         int64_t jn = j0 + BC, nn = jmax - jn < BC ? jmax - jn : BC;
         attn_prefetch pfk = {0}, pfv = {0};
         if (!prefetch)
@@ -271,7 +271,13 @@ static void fwd_item(const attn_problem *p, const attn_ukernels *uk, fwd_ws *w, 
         if (nn > 0)
             pfv = (attn_prefetch){(const char *)(v + attn_off4(&p->v, b, hk, jn, 0)), p->v.st[2] * 4, nn,
                                   p->v.st[3] == 1 ? Dv * 4 : (Dv - 1) * p->v.st[3] * 4 + 4};
-        uk->gemm_a(nk, D, rb - ra, w->qt + ra, L, w->krows, w->st + ra, L, 0, tmax ? tmax + ra : NULL, &pfk);
+        int nbad = pack_v(p, b, hk, j0, nk, P, w->vp, hidden_possible, w->bad, &pfk);
+        /* the row maxima come out of gemm_a when no step below changes S */
+        float *tmax = !cosine && !elementwise && full ? w->tmax : NULL;
+        if (tmax)
+            for (int64_t r = 0; r < R; r++)
+                tmax[r] = -INFINITY;
+        uk->gemm_a(nk, D, rb - ra, w->qt + ra, L, w->krows, w->st + ra, L, 0, tmax ? tmax + ra : NULL, NULL);
         if (cosine) /* divide column j by max(|k_j|, 1e-12) */
             for (int64_t jj = 0; jj < nk; jj++) {
                 float kinv = attn_cosine_factor(1.0, attn_row_norm(k, &p->k, b, hk, j0 + jj, D));
