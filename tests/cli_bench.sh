@@ -11,6 +11,18 @@ for op in fwd bwd decode; do
     check "$op json has $f" 'echo "$out" | grep -q "\"$f\":"'
   done
 done
+# GQA/MQA: each op, and both decode paths (group x queries below 8, and 8 or more)
+for c in "fwd 1,4,40,300,16 2" "bwd 1,4,40,300,16 1" "decode 1,4,2,1100,16 2" "decode 1,4,8,1100,16 1"; do
+  set -- $c
+  kv=$3
+  out=$("$ATTN" bench --op $1 --shape $2 --kv-heads $kv --threads 2 --rounds 3 --json 2>&1)
+  check "$1 $2 --kv-heads $kv exits 0 ($out)" '[ $? -eq 0 ]'
+  check "$1 --kv-heads $kv json has Hkv" 'echo "$out" | grep -q "\"Hkv\":$kv"'
+done
+out=$("$ATTN" bench --op fwd --shape 1,4,8,8,8 --kv-heads 3 2>&1)
+check "kv-heads not dividing H exits 2" '[ $? -eq 2 ]'
+check "kv-heads error names both values ($out)" 'echo "$out" | grep -q "kv-heads is 3.*4 query heads"'
+"$ATTN" bench --kv-heads 2 >/dev/null 2>&1; check "kv-heads without shape exits 2" '[ $? -eq 2 ]'
 out=$("$ATTN" bench --op fwd --shape 1,1,33,33,8 --causal --kernel scalar --rounds 2 2>&1)
 check "text mode names the kernel ($out)" 'echo "$out" | grep -q "kernel=scalar"'
 "$ATTN" bench --op nope >/dev/null 2>&1; check "bad op exits 2" '[ $? -eq 2 ]'

@@ -1,16 +1,19 @@
 /*
  * bench.c - `attn bench`: speed and memory, measured (issue 3).
  *
- *   attn bench [--op fwd|bwd|decode] [--shape B,H,Lq,Lk,D] [--causal] [--threads N]
- *              [--kernel NAME] [--rounds N] [--json] [--memory]
+ *   attn bench [--op fwd|bwd|decode] [--shape B,H,Lq,Lk,D] [--kv-heads HKV] [--causal]
+ *              [--threads N] [--kernel NAME] [--rounds N] [--json] [--memory]
  *
- * Each case is first checked against the reference on a slice (the first
- * head and the first min(Lq, 128) queries, every key: the reference is too
- * slow for the full size), then timed as the median of many short rounds
- * (the host is shared and pauses cores for milliseconds, so one long timing
- * measures the neighbours): each round runs one (b, h) head, 1/(B*H) of the
- * work, and median_ms is the median round times B*H (full_call_ms is one
- * timing of the whole call, for comparison).  GFLOP/s use forward = 2 B H Lq Lk (Dk + Dv),
+ * --kv-heads: K and V have HKV heads (a divisor of H; default H), each
+ * shared by H / HKV query heads (GQA; MQA with 1).  Each case is first
+ * checked against the reference on a slice (the first key/value head with
+ * its query heads and the first min(Lq, 128) queries, every key: the
+ * reference is too slow for the full size), then timed as the median of
+ * many short rounds (the host is shared and pauses cores for milliseconds,
+ * so one long timing measures the neighbours): each round runs one (b, hkv)
+ * key/value head with its query heads, 1/(B*HKV) of the work, and median_ms
+ * is the median round times B*HKV (full_call_ms is one timing of the whole
+ * call, for comparison).  GFLOP/s use forward = 2 B H Lq Lk (Dk + Dv),
  * halved for causal, backward = 2.5 x forward; pct_peak is the median
  * round's speed over the fp32 peak measured at the start of the run by
  * attn_peak_gflops (best of 200 rounds of 2 ms: the machine at its fastest).
@@ -38,6 +41,7 @@ typedef struct bcase {
     const char *op; /* fwd, bwd, decode */
     int64_t B, H, Lq, Lk, D;
     int causal;
+    int64_t Hkv; /* key/value heads, a divisor of H (0: H) */
 } bcase;
 
 typedef struct bopts {
@@ -73,17 +77,17 @@ static float *rand_f32(int64_t n, uint64_t *state)
 
 /* Tensors of one problem: q (B,H,Lq,D), k, v (B,H,Lk,D), out/dout (B,H,Lq,D), lse. */
 typedef struct prob {
-    int64_t B, H, Lq, Lk, D;
+    int64_t B, H, Hkv, Lq, Lk, D;
     float *q, *k, *v, *out, *lse, *dout, *dq, *dk, *dv;
     attn_tensor tq, tk, tv, tout, tlse, tdout, tdq, tdk, tdv;
 } prob;
 
-static int prob_init(prob *p, int64_t B, int64_t H, int64_t Lq, int64_t Lk, int64_t D, int bwd)
+static int prob_init(prob *p, int64_t B, int64_t H, int64_t Hkv, int64_t Lq, int64_t Lk, int64_t D, int bwd)
 {
     memset(p, 0, sizeof *p);
-    p->B = B, p->H = H, p->Lq = Lq, p->Lk = Lk, p->D = D;
+    p->B = B, p->H = H, p->Hkv = Hkv, p->Lq = Lq, p->Lk = Lk, p->D = D;
     uint64_t st = 12345;
-    int64_t nq = B * H * Lq * D, nk = B * H * Lk * D;
+    int64_t nq = B * H * Lq * D, nk = B * Hkv * Lk * D;
     p->q = rand_f32(nq, &st), p->k = rand_f32(nk, &st), p->v = rand_f32(nk, &st);
     p->out = rand_f32(nq, &st), p->lse = rand_f32(B * H * Lq, &st);
     if (bwd)
@@ -91,15 +95,15 @@ static int prob_init(prob *p, int64_t B, int64_t H, int64_t Lq, int64_t Lk, int6
     if (!p->q || !p->k || !p->v || !p->out || !p->lse || (bwd && (!p->dout || !p->dq || !p->dk || !p->dv)))
         return -1;
     p->tq = attn_tensor_4d(p->q, ATTN_F32, B, H, Lq, D);
-    p->tk = attn_tensor_4d(p->k, ATTN_F32, B, H, Lk, D);
-    p->tv = attn_tensor_4d(p->v, ATTN_F32, B, H, Lk, D);
+    p->tk = attn_tensor_4d(p->k, ATTN_F32, B, Hkv, Lk, D);
+    p->tv = attn_tensor_4d(p->v, ATTN_F32, B, Hkv, Lk, D);
     p->tout = attn_tensor_4d(p->out, ATTN_F32, B, H, Lq, D);
     p->tlse = attn_tensor_3d(p->lse, ATTN_F32, B, H, Lq);
     if (bwd) {
         p->tdout = attn_tensor_4d(p->dout, ATTN_F32, B, H, Lq, D);
         p->tdq = attn_tensor_4d(p->dq, ATTN_F32, B, H, Lq, D);
-        p->tdk = attn_tensor_4d(p->dk, ATTN_F32, B, H, Lk, D);
-        p->tdv = attn_tensor_4d(p->dv, ATTN_F32, B, H, Lk, D);
+        p->tdk = attn_tensor_4d(p->dk, ATTN_F32, B, Hkv, Lk, D);
+        p->tdv = attn_tensor_4d(p->dv, ATTN_F32, B, Hkv, Lk, D);
     }
     return 0;
 }
@@ -145,10 +149,10 @@ static double visible_pairs(int64_t rows, int64_t Lk, int causal)
 static int check_slice(const bcase *c, const bopts *bo, double *max_err, double *ref_gflops, int64_t *slice_rows)
 {
     int bwd = strcmp(c->op, "bwd") == 0;
-    int64_t rows = c->Lq < 128 ? c->Lq : 128;
+    int64_t rows = c->Lq < 128 ? c->Lq : 128, group = c->H / c->Hkv;
     *slice_rows = rows;
     prob a, r;
-    if (prob_init(&a, 1, 1, rows, c->Lk, c->D, bwd) || prob_init(&r, 1, 1, rows, c->Lk, c->D, bwd)) {
+    if (prob_init(&a, 1, group, 1, rows, c->Lk, c->D, bwd) || prob_init(&r, 1, group, 1, rows, c->Lk, c->D, bwd)) {
         fprintf(stderr, "attn: error: out of memory for the check slice\n");
         return -1;
     }
@@ -168,9 +172,9 @@ static int check_slice(const bcase *c, const bopts *bo, double *max_err, double 
         prob_free(&a), prob_free(&r);
         return -1;
     }
-    double flops = 2.0 * visible_pairs(rows, c->Lk, c->causal) * 2.0 * c->D * (bwd ? 2.5 : 1.0);
+    double flops = 2.0 * (double)group * visible_pairs(rows, c->Lk, c->causal) * 2.0 * c->D * (bwd ? 2.5 : 1.0);
     *ref_gflops = flops / dt * 1e-9;
-    int64_t nq = rows * c->D, nk = c->Lk * c->D;
+    int64_t nq = group * rows * c->D, nk = c->Lk * c->D;
     if (!bwd)
         *max_err = max_abs_diff(a.out, r.out, nq);
     else {
@@ -186,7 +190,7 @@ static int check_slice(const bcase *c, const bopts *bo, double *max_err, double 
 static double read_time(const prob *p, int threads)
 {
     /* like the kernel's rounds: one head's K and V per round, median x heads */
-    int64_t heads = p->B * p->H, n = p->Lk * p->D;
+    int64_t heads = p->B * p->Hkv, n = p->Lk * p->D;
     double t[63];
     for (int r = 0; r < 63; r++) {
         const float *k = p->k + (r % heads) * n, *v = p->v + (r % heads) * n;
@@ -211,7 +215,7 @@ static int run_case(const bcase *c, const bopts *bo)
     if (check_slice(c, bo, &max_err, &ref_gflops, &slice_rows))
         return 1;
     prob p;
-    if (prob_init(&p, c->B, c->H, c->Lq, c->Lk, c->D, bwd)) {
+    if (prob_init(&p, c->B, c->H, c->Hkv, c->Lq, c->Lk, c->D, bwd)) {
         fprintf(stderr, "attn: error: out of memory for B=%lld H=%lld Lq=%lld Lk=%lld D=%lld\n", (long long)c->B,
                 (long long)c->H, (long long)c->Lq, (long long)c->Lk, (long long)c->D);
         prob_free(&p);
@@ -227,10 +231,10 @@ static int run_case(const bcase *c, const bopts *bo)
         prob_free(&p);
         return 1;
     }
-    /* Rounds: each computes one (b, h) head of the problem, 1/(B*H) of the
-     * work (every head has the same), cycling through the heads; the
-     * median round times B*H estimates the whole call.  Short rounds let
-     * the median skip the host's pauses. */
+    /* Rounds: each computes one (b, hkv) key/value head of the problem with
+     * its query heads, 1/(B*Hkv) of the work (every head has the same),
+     * cycling through the heads; the median round times B*Hkv estimates the
+     * whole call.  Short rounds let the median skip the host's pauses. */
     double full_t0 = now(); /* one whole call, for comparison */
     attn_status fst = bwd ? attn_backward(&p.tdq, &p.tdk, &p.tdv, &p.tdout, &p.tq, &p.tk, &p.tv, &p.tout, &p.tlse, &o)
                           : attn_forward(&p.tout, &p.tlse, NULL, &p.tq, &p.tk, &p.tv, &o);
@@ -240,7 +244,7 @@ static int run_case(const bcase *c, const bopts *bo)
         return 1;
     }
     double full_s = now() - full_t0;
-    int64_t heads = c->B * c->H, nq = c->Lq * c->D, nk = c->Lk * c->D;
+    const int64_t group = c->H / c->Hkv, heads = c->B * c->Hkv, nq = group * c->Lq * c->D, nk = c->Lk * c->D;
     static double times[2000], paired[2000];
     int n = 0;
     double flops = 2.0 * c->B * c->H * visible_pairs(c->Lq, c->Lk, c->causal) * 2.0 * c->D * (bwd ? 2.5 : 1.0);
@@ -249,11 +253,11 @@ static int run_case(const bcase *c, const bopts *bo)
     for (int tries = 0; tries < 4000 && n < 2000 && (n < want || (bo->rounds == 0 && now() - start < 3.0 && n < 501));
          tries++) {
         int64_t hh = n % heads;
-        attn_tensor hq = attn_tensor_4d(p.q + hh * nq, ATTN_F32, 1, 1, c->Lq, c->D);
+        attn_tensor hq = attn_tensor_4d(p.q + hh * nq, ATTN_F32, 1, group, c->Lq, c->D);
         attn_tensor hk = attn_tensor_4d(p.k + hh * nk, ATTN_F32, 1, 1, c->Lk, c->D);
         attn_tensor hv = attn_tensor_4d(p.v + hh * nk, ATTN_F32, 1, 1, c->Lk, c->D);
-        attn_tensor ho = attn_tensor_4d(p.out + hh * nq, ATTN_F32, 1, 1, c->Lq, c->D);
-        attn_tensor hl = attn_tensor_3d(p.lse + hh * c->Lq, ATTN_F32, 1, 1, c->Lq);
+        attn_tensor ho = attn_tensor_4d(p.out + hh * nq, ATTN_F32, 1, group, c->Lq, c->D);
+        attn_tensor hl = attn_tensor_3d(p.lse + hh * group * c->Lq, ATTN_F32, 1, group, c->Lq);
         attn_status st;
         /* the FMA rate right now, over the same threads and about as long as
          * the last round: the round's speed over it is its efficiency in the
@@ -262,8 +266,8 @@ static int run_case(const bcase *c, const bopts *bo)
         double peak_now = attn_fma_gflops(bo->threads, last_ms > 1 ? last_ms : 1); /* >= 1 ms: not all start-up */
         double t0 = now();
         if (bwd) {
-            attn_tensor hdo = attn_tensor_4d(p.dout + hh * nq, ATTN_F32, 1, 1, c->Lq, c->D);
-            attn_tensor hdq = attn_tensor_4d(p.dq + hh * nq, ATTN_F32, 1, 1, c->Lq, c->D);
+            attn_tensor hdo = attn_tensor_4d(p.dout + hh * nq, ATTN_F32, 1, group, c->Lq, c->D);
+            attn_tensor hdq = attn_tensor_4d(p.dq + hh * nq, ATTN_F32, 1, group, c->Lq, c->D);
             attn_tensor hdk = attn_tensor_4d(p.dk + hh * nk, ATTN_F32, 1, 1, c->Lk, c->D);
             attn_tensor hdv = attn_tensor_4d(p.dv + hh * nk, ATTN_F32, 1, 1, c->Lk, c->D);
             st = attn_backward(&hdq, &hdk, &hdv, &hdo, &hq, &hk, &hv, &ho, &hl, &o);
@@ -290,19 +294,23 @@ static int run_case(const bcase *c, const bopts *bo)
     if (bo->json) {
         printf("{\"op\":\"%s\",\"B\":%lld,\"H\":%lld,\"Lq\":%lld,\"Lk\":%lld,\"D\":%lld,\"causal\":%s,\"threads\":%d,"
                "\"kernel\":\"%s\",\"median_ms\":%.4f,\"min_ms\":%.4f,\"rounds\":%d,\"gflops\":%.2f,"
-               "\"peak_gflops\":%.2f,\"pct_peak\":%.2f,\"max_err\":%.3g,\"check\":\"B=1 H=1 Lq=%lld slice\","
-               "\"pct_peak_paired\":%.2f,\"ref_gflops\":%.3f,\"speedup_vs_ref\":%.1f,\"full_call_ms\":%.3f",
+               "\"peak_gflops\":%.2f,\"pct_peak\":%.2f,\"max_err\":%.3g,\"check\":\"B=1 H=%lld Hkv=1 Lq=%lld slice\","
+               "\"pct_peak_paired\":%.2f,\"ref_gflops\":%.3f,\"speedup_vs_ref\":%.1f,\"full_call_ms\":%.3f,"
+               "\"Hkv\":%lld",
                c->op, (long long)c->B, (long long)c->H, (long long)c->Lq, (long long)c->Lk, (long long)c->D,
                c->causal ? "true" : "false", threads, attn_kernel_name(used), med * 1e3, times[0] * 1e3, n, gf,
-               bo->peak, 100 * gf / bo->peak, max_err, (long long)slice_rows, pct_paired, ref_gflops, gf / ref_gflops,
-               full_s * 1e3);
+               bo->peak, 100 * gf / bo->peak, max_err, (long long)group, (long long)slice_rows, pct_paired, ref_gflops,
+               gf / ref_gflops, full_s * 1e3, (long long)c->Hkv);
         if (decode)
             printf(",\"read_kv_ms\":%.4f,\"ratio_to_read\":%.3f", rd * 1e3, med / rd);
         printf("}\n");
     } else {
-        printf("%-6s B=%lld H=%lld Lq=%lld Lk=%lld D=%lld %-6s threads=%d kernel=%-9s median %9.3f ms (%3d rounds)  "
+        char hkv[32] = "";
+        if (c->Hkv != c->H)
+            snprintf(hkv, sizeof hkv, " Hkv=%lld", (long long)c->Hkv);
+        printf("%-6s B=%lld H=%lld%s Lq=%lld Lk=%lld D=%lld %-6s threads=%d kernel=%-9s median %9.3f ms (%3d rounds)  "
                "%7.1f GFLOP/s  %5.1f%% of peak (%.1f%% paired)  x%.0f vs reference  max_err %.2g",
-               c->op, (long long)c->B, (long long)c->H, (long long)c->Lq, (long long)c->Lk, (long long)c->D,
+               c->op, (long long)c->B, (long long)c->H, hkv, (long long)c->Lq, (long long)c->Lk, (long long)c->D,
                c->causal ? "causal" : "full", threads, attn_kernel_name(used), med * 1e3, n, gf,
                100 * gf / bo->peak, pct_paired, gf / ref_gflops, max_err);
         if (decode)
@@ -325,7 +333,7 @@ static int run_memory(const bopts *bo, int causal)
 {
     const int64_t N = 65536, D = 64;
     prob p;
-    if (prob_init(&p, 1, 1, N, N, D, 1)) {
+    if (prob_init(&p, 1, 1, 1, N, N, D, 1)) {
         fprintf(stderr, "attn: error: out of memory\n");
         return 1;
     }
@@ -369,8 +377,8 @@ static int run_memory(const bopts *bo, int causal)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: attn bench [--op fwd|bwd|decode] [--shape B,H,Lq,Lk,D] [--causal] [--threads N] "
-                    "[--kernel auto|reference|scalar|avx2|avx512] [--rounds N] [--json] [--memory]\n");
+    fprintf(stderr, "usage: attn bench [--op fwd|bwd|decode] [--shape B,H,Lq,Lk,D] [--kv-heads HKV] [--causal] "
+                    "[--threads N] [--kernel auto|reference|scalar|avx2|avx512] [--rounds N] [--json] [--memory]\n");
     return 2;
 }
 
@@ -400,6 +408,14 @@ int attn_cmd_bench(int argc, char **argv)
                 return 2;
             }
             one.B = b, one.H = h, one.Lq = lq, one.Lk = lk, one.D = d, have_shape = 1, a++;
+        } else if (strcmp(s, "--kv-heads") == 0 && val) {
+            char *end;
+            long long hkv = strtoll(val, &end, 10);
+            if (*val == '\0' || *end != '\0' || hkv < 1) {
+                fprintf(stderr, "attn: error: --kv-heads is '%s', expected a positive integer\n", val);
+                return 2;
+            }
+            one.Hkv = hkv, a++;
         } else if (strcmp(s, "--causal") == 0)
             one.causal = 1;
         else if (strcmp(s, "--threads") == 0 && val) {
@@ -437,6 +453,16 @@ int attn_cmd_bench(int argc, char **argv)
                 attn_cpu_features());
         return 1;
     }
+    if (one.Hkv == 0)
+        one.Hkv = have_shape ? one.H : 0;
+    else if (!have_shape) {
+        fprintf(stderr, "attn: error: --kv-heads needs --shape\n");
+        return 2;
+    } else if (one.H % one.Hkv != 0) {
+        fprintf(stderr, "attn: error: --kv-heads is %lld, which does not divide the %lld query heads of --shape\n",
+                (long long)one.Hkv, (long long)one.H);
+        return 2;
+    }
     int threads = bo.threads > 0 ? bo.threads : attn_get_num_threads();
     bo.peak = attn_peak_gflops(threads, 400);
     if (!bo.json)
@@ -447,9 +473,9 @@ int attn_cmd_bench(int argc, char **argv)
     if (have_shape)
         return run_case(&one, &bo);
     static const bcase sweep[] = {
-        {"fwd", 1, 8, 4096, 4096, 128, 0}, {"fwd", 1, 8, 4096, 4096, 64, 1}, {"fwd", 1, 8, 4096, 4096, 64, 0},
-        {"fwd", 1, 8, 1024, 1024, 64, 0},  {"bwd", 1, 8, 4096, 4096, 64, 0}, {"bwd", 1, 8, 4096, 4096, 128, 0},
-        {"decode", 1, 8, 1, 32768, 128, 0},
+        {"fwd", 1, 8, 4096, 4096, 128, 0, 8}, {"fwd", 1, 8, 4096, 4096, 64, 1, 8}, {"fwd", 1, 8, 4096, 4096, 64, 0, 8},
+        {"fwd", 1, 8, 1024, 1024, 64, 0, 8},  {"bwd", 1, 8, 4096, 4096, 64, 0, 8}, {"bwd", 1, 8, 4096, 4096, 128, 0, 8},
+        {"decode", 1, 8, 1, 32768, 128, 0, 8}, {"decode", 1, 32, 1, 32768, 128, 0, 8},
     };
     int rc = 0;
     for (size_t i = 0; i < sizeof sweep / sizeof *sweep; i++)
