@@ -145,7 +145,7 @@ int main(void)
             run(&c, &r);
         }
     /* The decode path takes group x Lq rows in one pass over the keys (fewer
-     * than 8) or in the forward's tiles (8 or more): the cases below try
+     * than 8) or in the forward's tiles (8 to 512): the cases below try
      * both. */
     { /* decode path: few queries over many keys, GQA, bottom-right causal */
         cfg c;
@@ -154,9 +154,10 @@ int main(void)
         c.qscale = 1;
         c.B = 2, c.Hq = 4, c.Hkv = 2, c.Lq = 3, c.Lk = 1500, c.D = 64, c.Dv = 48;
         c.o.causal = ATTN_CAUSAL_BOTTOM_RIGHT;
-        int64_t kl[2] = {1400, 0};
+        int64_t kl[2] = {1400, 0}; /* batch 1: no key, every row fully masked */
         c.o.key_lengths = kl;
-        run(&c, &r);
+        for (c.Lq = 3; c.Lq <= 4; c.Lq++) /* 6 and 8 rows: both paths */
+            run(&c, &r);
         c.o.key_lengths = NULL, c.Lq = 1, c.Lk = 2049, c.layout = 1, c.o.dropout_p = 0.1;
         run(&c, &r);
         c.layout = 2, c.D = 33, c.Dv = 37, c.o.dropout_p = 0; /* strided, vector tails */
@@ -201,7 +202,8 @@ int main(void)
         c.Lq = 5;
         /* keys hidden by a bool mask that shows the last 5 only: a key chunk
          * of the decode path starts with a block whose every score is masked
-         * (in the rows' range, so computed), and only later meets a visible key */
+         * (in the rows' range, so computed), and only later meets a visible
+         * key (on 1 thread, whose chunks here are 512 keys, 2 blocks) */
         unsigned char *mask = malloc((size_t)(5 * 2000));
         for (int64_t i = 0; i < 5 * 2000; i++)
             mask[i] = i % 2000 >= 2000 - 5;
@@ -228,7 +230,9 @@ int main(void)
                 c.o.causal = ATTN_CAUSAL_BOTTOM_RIGHT;
                 run(&c, &r);
                 c.o.causal = ATTN_CAUSAL_NONE;
+                c.layout = 2; /* strided V: the decode's fallback loops */
                 run(&c, &r);
+                c.layout = 0;
             }
         }
     }

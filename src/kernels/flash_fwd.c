@@ -28,10 +28,13 @@
  * the first key one of its rows sees, so on a band (window, lengths) other
  * thread counts can group the sums differently: equal within rounding.
  *
- * Decode (Lq <= 16, no packed batch): the rows of a key/value head's query
- * heads are processed together, the keys split into chunks across threads,
- * and the partial (m, l, o) of the chunks merged by their log-sum-exp in a
- * fixed order (bitwise repeatable for a fixed thread count).
+ * Decode (Lq <= 16, Lk >= 4 DEC_BK, no packed batch): the rows of a
+ * key/value head's query heads (group x Lq) are processed together, the
+ * keys split into chunks across threads, and the partial (m, l, o) of the
+ * chunks merged by their log-sum-exp in a fixed order (bitwise repeatable
+ * for a fixed thread count).  A chunk runs in one pass over its keys that
+ * streams K and V together (dec_chunk) for fewer than DEC_TILE_ROWS rows,
+ * else as a work item of the tiled forward over the chunk's keys.
  */
 #include "core/dropout.h"
 #include "kernels/kernels.h"
@@ -146,6 +149,7 @@ static int pack_v(const attn_problem *p, int64_t b, int64_t hk, int64_t j0, int6
     const float *v = p->v.data;
     const int64_t Dv = p->Dv, sd = p->Dv <= 1 ? 1 : p->v.st[3];
     int nbad = 0;
+    ATTN_ASSERT(!pf || pf->rows <= nk); /* one row of pf beside each V row */
     for (int64_t jj = 0; jj < nk; jj++) {
         const float *row = v + attn_off4(&p->v, b, hk, j0 + jj, 0);
         if (pf && jj < pf->rows)
@@ -346,9 +350,7 @@ static void fwd_item(const attn_problem *p, const attn_ukernels *uk, fwd_ws *w, 
 /* ---- decode: few queries, many keys ---------------------------------- */
 
 #define DEC_BK 256       /* keys per block inside a chunk */
-#ifndef DEC_TILE_ROWS
 #define DEC_TILE_ROWS 8 /* rows (group x queries) from which decode uses fwd_item */
-#endif
 
 typedef struct dec_ws {
     float *s[2];            /* rows x DEC_BK each: one block's scores, then its weights */
