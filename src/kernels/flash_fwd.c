@@ -363,12 +363,13 @@ typedef struct dec_ws {
 /* Rows of item (b, hk): query heads h = hk*group + g, rows i; row index
  * rr = g * Lq + i.  Writes the partial m, l (rows) and o (rows x Dv).
  *
- * A software pipeline over blocks of DEC_BK keys: for each row, one call
- * computes block n's scores while it adds block n - 1's weighted values to
- * o, so that K and V stream from memory together (one after the other, each
- * alone leaves the memory pipeline half idle); then block n's online softmax
- * rescales o and leaves its weights for the next call.  Weights +0 (hidden)
- * skip their V row; a row that sees none of a block gets only such weights. */
+ * A software pipeline over blocks of DEC_BK keys: one call computes block
+ * n's scores of every row while it adds block n - 1's weighted values to
+ * their o, so that K and V stream from memory together (one after the
+ * other, each alone leaves the memory pipeline half idle) and are read once
+ * for all rows; then each row's online softmax over block n rescales its o
+ * and leaves its weights for the next call.  Weights +0 (hidden) skip their
+ * V row; a row that sees none of a block gets only such weights. */
 static void dec_chunk(const attn_problem *p, const attn_ukernels *uk, dec_ws *w, int64_t b, int64_t hk, int64_t c0,
                       int64_t c1, float *pm, float *pl, float *po)
 {
@@ -399,13 +400,25 @@ static void dec_chunk(const attn_problem *p, const attn_ukernels *uk, dec_ws *w,
             if (cosine)
                 w->kinv[jj] = attn_cosine_factor(1.0, attn_row_norm(k, &p->k, b, hk, j0 + jj, D));
         }
+        /* this block's scores (when a row sees one of its keys) and the
+         * previous block's values, every row at once */
+        bool any_seen = false;
+        for (int64_t i = 0; i < p->Lq && nk > 0; i++) {
+            int64_t lo, hi, diag;
+            attn_row_range(p, b, i, &lo, &hi, &diag);
+            any_seen |= lo < j0 + nk && hi > j0;
+        }
+        for (int64_t r0 = 0; r0 < rows; r0 += ATTN_DEC_ROWS) {
+            int nr = (int)(rows - r0 < ATTN_DEC_ROWS ? rows - r0 : ATTN_DEC_ROWS);
+            uk->dot_axpy_rows(nr, w->qs + r0 * D, D, w->krows, any_seen && k_unit ? nk : 0, D, w->s[cur] + r0 * DEC_BK,
+                              w->s[cur ^ 1] + r0 * DEC_BK, DEC_BK, po + r0 * Dv, Dv, vprev, v_unit ? nprev : 0, Dv);
+        }
         for (int64_t rr = 0; rr < rows; rr++) {
             int64_t h = hk * p->group + rr / p->Lq, i = rr % p->Lq, lo, hi, diag;
             attn_row_range(p, b, i, &lo, &hi, &diag);
             float *s = w->s[cur] + rr * DEC_BK, *o = po + rr * Dv;
             const float *wprev = w->s[cur ^ 1] + rr * DEC_BK, *qr = w->qs + rr * D;
             bool seen = nk > 0 && lo < j0 + nk && hi > j0;
-            uk->dot_axpy_rows(qr, w->krows, seen && k_unit ? nk : 0, D, s, o, wprev, vprev, v_unit ? nprev : 0, Dv);
             if (!v_unit)
                 for (int64_t jj = 0; jj < nprev; jj++) {
                     if (attn_hidden_weight(wprev[jj]))

@@ -67,6 +67,8 @@ typedef struct attn_prefetch {
     int64_t stride, rows, bytes;
 } attn_prefetch;
 
+#define ATTN_DEC_ROWS 7 /* most query rows per dot_axpy_rows call */
+
 typedef struct attn_ukernels {
     attn_kernel id;
     const char *name;
@@ -104,14 +106,17 @@ typedef struct attn_ukernels {
      * ds[i] = p[i] == 0 ? 0 : p[i] * (dp[i] - di[i / per]) * scale, in place
      * of dp (exactly 0 where p is 0, so a NaN dp of a hidden key stays out). */
     void (*dsoftmax)(const float *p, float *dp, int64_t n, int64_t per, const float *di, float scale);
-    /* Decode, one query row: s[j] = sum_{d<D} q[d] * k[j][d] for j < nk, and
-     * o[d] += sum_{j<nv} w[j] * v[j][d] for d < Dv, skipping w[j] == +0
-     * (hidden keys, attn_hidden_weight: their rows are never read); the rows
-     * of k and v contiguous.  Both walks advance key by key together, so that
-     * K and V stream from memory at once (the driver pairs one block's keys
-     * with the previous block's values). */
-    void (*dot_axpy_rows)(const float *q, const float *const *k, int64_t nk, int64_t D, float *s, float *o,
-                          const float *w, const float *const *v, int64_t nv, int64_t Dv);
+    /* Decode, nr (1 .. ATTN_DEC_ROWS) query rows, row r at q + r ldq:
+     *   s[r lds + j] = sum_{d<D} q_r[d] * k[j][d]                  for j < nk,
+     *   o[r ldo + d] += sum_{j<nv} w[r lds + j] * v[j][d]          for d < Dv,
+     * skipping weights +0 (hidden keys, attn_hidden_weight; a V row that no
+     * row weighs is not read); the rows of k and v contiguous.  Both walks
+     * advance key by key together, so that K and V stream from memory at
+     * once (the driver pairs one block's keys with the previous block's
+     * values), and each K or V row serves every query row. */
+    void (*dot_axpy_rows)(int nr, const float *q, int64_t ldq, const float *const *k, int64_t nk, int64_t D,
+                          float *s, const float *w, int64_t lds, float *o, int64_t ldo, const float *const *v,
+                          int64_t nv, int64_t Dv);
     /* Peak probe: run `iters` rounds of independent FMA chains, return the
      * number of flops done (the caller times it). */
     double (*fma_probe)(int64_t iters);

@@ -108,20 +108,22 @@ static void dsoftmax(const float *p, float *dp, int64_t n, int64_t per, const fl
         dp[i] = p[i] == 0 ? 0.0f : p[i] * (dp[i] - di[i / per]) * scale;
 }
 
-static void dot_axpy_rows(const float *q, const float *const *k, int64_t nk, int64_t D, float *s, float *o,
-                          const float *w, const float *const *v, int64_t nv, int64_t Dv)
+static void dot_axpy_rows(int nr, const float *q, int64_t ldq, const float *const *k, int64_t nk, int64_t D, float *s,
+                          const float *w, int64_t lds, float *o, int64_t ldo, const float *const *v, int64_t nv,
+                          int64_t Dv)
 {
-    for (int64_t j = 0; j < nk || j < nv; j++) {
-        if (j < nk) {
-            float acc = 0;
-            for (int64_t d = 0; d < D; d++)
-                acc += q[d] * k[j][d];
-            s[j] = acc;
+    for (int64_t j = 0; j < nk || j < nv; j++)
+        for (int r = 0; r < nr; r++) {
+            if (j < nk) {
+                float acc = 0;
+                for (int64_t d = 0; d < D; d++)
+                    acc += q[r * ldq + d] * k[j][d];
+                s[r * lds + j] = acc;
+            }
+            if (j < nv && !attn_hidden_weight(w[r * lds + j]))
+                for (int64_t d = 0; d < Dv; d++)
+                    o[r * ldo + d] += w[r * lds + j] * v[j][d];
         }
-        if (j < nv && !attn_hidden_weight(w[j]))
-            for (int64_t d = 0; d < Dv; d++)
-                o[d] += w[j] * v[j][d];
-    }
 }
 
 static double fma_probe(int64_t iters)

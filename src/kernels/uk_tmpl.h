@@ -269,41 +269,105 @@ static void dsoftmax(const float *p, float *dp, int64_t n, int64_t per, const fl
     }
 }
 
-/* Decode, one query row: s[j] = q . k[j] for j < nk, and o += sum_{j < nv}
- * w[j] v[j], skipping hidden weights (attn_hidden_weight: those V rows are
- * never read).  The two walks go key by key together, so that K and V stream
- * from memory at once: one row after the other, each stream alone fills the
- * memory pipeline less (about 1.4x the time, bench/README.md). */
-static void dot_axpy_rows(const float *q, const float *const *k, int64_t nk, int64_t D, float *s, float *o,
-                          const float *w, const float *const *v, int64_t nv, int64_t Dv)
+/* Decode, one key of nr query rows: s[r lds + j] = q_r . kj (the same sums,
+ * in the same order, for any nr). */
+UK_INLINE void dec_dot(const int nr, const float *q, int64_t ldq, const float *kj, int64_t D, float *s, int64_t lds,
+                       int64_t j)
 {
-    const int64_t Dw = D / W * W, Dvw = Dv / W * W, n = nk > nv ? nk : nv;
-    for (int64_t j = 0; j < n; j++) {
-        if (j < nk) {
-            const float *kj = k[j];
-            VF a0 = VZERO(), a1 = VZERO();
-            int64_t d = 0;
-            for (; d + 2 * W <= Dw; d += 2 * W) {
-                a0 = VFMA(VLOAD(q + d), VLOAD(kj + d), a0);
-                a1 = VFMA(VLOAD(q + d + W), VLOAD(kj + d + W), a1);
-            }
-            for (; d < Dw; d += W)
-                a0 = VFMA(VLOAD(q + d), VLOAD(kj + d), a0);
-            float acc = VHSUM(VADD(a0, a1));
-            for (; d < D; d++)
-                acc += q[d] * kj[d];
-            s[j] = acc;
-        }
-        if (j < nv && !attn_hidden_weight(w[j])) {
-            const float *vj = v[j];
-            const VF b = VSET1(w[j]);
-            int64_t d = 0;
-            for (; d < Dvw; d += W)
-                VSTORE(o + d, VFMA(b, VLOAD(vj + d), VLOAD(o + d)));
-            for (; d < Dv; d++)
-                o[d] += w[j] * vj[d];
+    const int64_t Dw = D / W * W;
+    VF a0[ATTN_DEC_ROWS], a1[ATTN_DEC_ROWS];
+    for (int r = 0; r < nr; r++)
+        a0[r] = VZERO(), a1[r] = VZERO();
+    int64_t d = 0;
+    for (; d + 2 * W <= Dw; d += 2 * W) {
+        const VF k0 = VLOAD(kj + d), k1 = VLOAD(kj + d + W);
+        for (int r = 0; r < nr; r++) {
+            a0[r] = VFMA(VLOAD(q + r * ldq + d), k0, a0[r]);
+            a1[r] = VFMA(VLOAD(q + r * ldq + d + W), k1, a1[r]);
         }
     }
+    for (; d < Dw; d += W) {
+        const VF k0 = VLOAD(kj + d);
+        for (int r = 0; r < nr; r++)
+            a0[r] = VFMA(VLOAD(q + r * ldq + d), k0, a0[r]);
+    }
+    for (int r = 0; r < nr; r++) {
+        float acc = VHSUM(VADD(a0[r], a1[r]));
+        for (int64_t e = Dw; e < D; e++)
+            acc += q[r * ldq + e] * kj[e];
+        s[r * lds + j] = acc;
+    }
+}
+
+/* Decode, one value row vj for nr rows: o_r += w[r lds + j] vj for the rows
+ * whose weight is not hidden; when every row's is, vj is not read. */
+UK_INLINE void dec_axpy(const int nr, const float *w, int64_t lds, int64_t j, const float *vj, float *o, int64_t ldo,
+                        int64_t Dv)
+{
+    int act[ATTN_DEC_ROWS], na = 0;
+    VF b[ATTN_DEC_ROWS];
+    for (int r = 0; r < nr; r++)
+        if (!attn_hidden_weight(w[r * lds + j]))
+            act[na] = r, b[na] = VSET1(w[r * lds + j]), na++;
+    if (na == 0)
+        return;
+    const int64_t Dvw = Dv / W * W;
+    if (na == nr) { /* the usual case: every row, a loop of constant shape */
+        for (int64_t d = 0; d < Dvw; d += W) {
+            const VF x = VLOAD(vj + d);
+            for (int r = 0; r < nr; r++)
+                VSTORE(o + r * ldo + d, VFMA(b[r], x, VLOAD(o + r * ldo + d)));
+        }
+        for (int64_t d = Dvw; d < Dv; d++)
+            for (int r = 0; r < nr; r++)
+                o[r * ldo + d] += w[r * lds + j] * vj[d];
+        return;
+    }
+    for (int64_t d = 0; d < Dvw; d += W) {
+        const VF x = VLOAD(vj + d);
+        for (int a = 0; a < na; a++) {
+            float *od = o + act[a] * ldo + d;
+            VSTORE(od, VFMA(b[a], x, VLOAD(od)));
+        }
+    }
+    for (int64_t d = Dvw; d < Dv; d++)
+        for (int a = 0; a < na; a++)
+            o[act[a] * ldo + d] += w[act[a] * lds + j] * vj[d];
+}
+
+UK_INLINE void dec_rows(const int nr, const float *q, int64_t ldq, const float *const *k, int64_t nk, int64_t D,
+                        float *s, const float *w, int64_t lds, float *o, int64_t ldo, const float *const *v,
+                        int64_t nv, int64_t Dv)
+{
+    for (int64_t j = 0; j < nk || j < nv; j++) {
+        if (j < nk)
+            dec_dot(nr, q, ldq, k[j], D, s, lds, j);
+        if (j < nv)
+            dec_axpy(nr, w, lds, j, v[j], o, ldo, Dv);
+    }
+}
+
+/* The contract is in kernels.h.  K and V go key by key together, so that
+ * they stream from memory at once (one after the other, each stream alone
+ * fills the memory pipeline less: about 1.4x the time, bench/README.md),
+ * and each row of K and V is read once for all nr query rows. */
+static void dot_axpy_rows(int nr, const float *q, int64_t ldq, const float *const *k, int64_t nk, int64_t D, float *s,
+                          const float *w, int64_t lds, float *o, int64_t ldo, const float *const *v, int64_t nv,
+                          int64_t Dv)
+{
+#define UK_DEC_CASE(NR)                                                                                          \
+    case NR: dec_rows(NR, q, ldq, k, nk, D, s, w, lds, o, ldo, v, nv, Dv); break;
+    switch (nr) {
+    UK_DEC_CASE(1)
+    UK_DEC_CASE(2)
+    UK_DEC_CASE(3)
+    UK_DEC_CASE(4)
+    UK_DEC_CASE(5)
+    UK_DEC_CASE(6)
+    UK_DEC_CASE(7)
+    default: ATTN_ASSERT(0);
+    }
+#undef UK_DEC_CASE
 }
 
 static double fma_probe(int64_t iters)
