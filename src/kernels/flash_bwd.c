@@ -23,8 +23,9 @@
  * repeatable for a fixed thread count (S depends only on the thread count
  * and the sizes).  No atomics.
  *
- * Memory: S partial dQ (S x B x Hq x Lq x D, S chosen within DQ_PARTIAL_MIB unless
- * S = 1) besides O(BK * D) tiles per thread; no Lq x Lk matrix.
+ * Memory: S partial dQ (S x B x Hq x Lq x D, S chosen within DQ_PARTIAL_MIB, or
+ * beyond it only as far as one unit per thread) besides O(BK * D) tiles per thread; no Lq x Lk
+ * matrix.
  *
  * The cosine score s = scale qh_i . kh_j of the unit rows qh_i = q_i / a_i,
  * kh_j = k_j / b_j (a_i = max(|q_i|, 1e-12), b_j = max(|k_j|, 1e-12)) runs
@@ -285,10 +286,12 @@ attn_status attn_flash_backward(const attn_problem *p, const attn_ukernels *uk)
     size_t dq_n = (size_t)(rows * Dp);
     /* S partial dQ per (b, hk), as few as give every thread about eight
      * units (a thread the host pauses is then made up by the others), within
-     * DQ_PARTIAL_MIB of partials. */
+     * DQ_PARTIAL_MIB of partials, though always one unit per thread at least
+     * (a long single head must not run on one thread). */
     const int64_t pairs = p->B * p->Hkv, unit_n = p->group * p->Lq * Dp;
     int64_t S = 1;
-    while (pairs * S < 8 * (int64_t)nt && 2 * S <= nkb && (size_t)(2 * S) * dq_n * sizeof(float) <= ((size_t)DQ_PARTIAL_MIB << 20))
+    while (pairs * S < 8 * (int64_t)nt && 2 * S <= nkb &&
+           ((size_t)(2 * S) * dq_n * sizeof(float) <= ((size_t)DQ_PARTIAL_MIB << 20) || pairs * S < nt))
         S *= 2;
     float *ws = attn_alloc(per * sizeof(float) * (size_t)nt, "flash backward workspace");
     float *dqp = attn_alloc(dq_n * sizeof(float) * (size_t)S, "flash backward partial dq");
