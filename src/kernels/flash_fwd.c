@@ -378,6 +378,7 @@ static void dec_chunk(const attn_problem *p, const attn_ukernels *uk, dec_ws *w,
     const uint32_t threshold = attn_dropout_threshold(p->dropout_p);
     const float keep_scale = (float)(1.0 / (1.0 - p->dropout_p));
     const bool cosine = p->score == ATTN_SCORE_COSINE;
+    const bool elementwise = p->softcap > 0 || p->alibi || p->has_bias || p->has_mask;
     for (int64_t rr = 0; rr < rows; rr++) {
         int64_t h = hk * p->group + rr / p->Lq, i = rr % p->Lq;
         float qsc = cosine ? attn_cosine_factor(p->scale, attn_row_norm(p->q.data, &p->q, b, h, i, D))
@@ -445,12 +446,13 @@ static void dec_chunk(const attn_problem *p, const attn_ukernels *uk, dec_ws *w,
             if (cosine)
                 for (int64_t jj = 0; jj < nk; jj++)
                     s[jj] *= w->kinv[jj];
-            mods_row(p, b, h, i, lo, hi, diag, j0, nk, s, 1);
+            if (elementwise || lo > j0 || hi < j0 + nk) /* else nothing to change */
+                mods_row(p, b, h, i, lo, hi, diag, j0, nk, s, 1);
             float mx = pm[rr];
             bool nan = false;
             for (int64_t jj = 0; jj < nk; jj++) {
-                mx = fmaxf(mx, s[jj]);
-                nan |= isnan(s[jj]);
+                mx = s[jj] > mx ? s[jj] : mx; /* NaN stays out of mx, and is flagged */
+                nan |= s[jj] != s[jj];
             }
             if (nan)
                 mx = NAN; /* an unmasked NaN score: the row's weights and sum become NaN */
