@@ -158,6 +158,13 @@ int main(void)
         c.o.key_lengths = kl;
         for (c.Lq = 3; c.Lq <= 4; c.Lq++) /* 6 and 8 rows: both paths */
             run(&c, &r);
+        { /* more than 512 rows per key/value head (MQA, 40 heads x 13 queries):
+           * past the tiled decode's limit, back on the one-pass path */
+            cfg m = c;
+            m.B = 1, m.Hq = 40, m.Hkv = 1, m.Lq = 13, m.Lk = 1100, m.D = 8, m.Dv = 8;
+            m.o.key_lengths = NULL;
+            run(&m, &r);
+        }
         c.o.key_lengths = NULL, c.Lq = 1, c.Lk = 2049, c.layout = 1, c.o.dropout_p = 0.1;
         run(&c, &r);
         c.layout = 2, c.D = 33, c.Dv = 37, c.o.dropout_p = 0; /* strided, vector tails */
