@@ -46,13 +46,13 @@ int main(int argc, char **argv)
     for (int rep = 0; rep < REPS; rep++) {
         double t0 = now(), f = uk->fma_probe(20000), peak = f / (now() - t0), t[8];
         t[0] = now();
-        uk->gemm_a(NR, D, R, kt, R, qr, s, R, 0, NULL, NULL), t[1] = now();
+        uk->gemm_a(NR, D, R, kt, R, qr, s, R, 0, NULL), t[1] = now();
         uk->exp_sub(s, s, NR * R, lse, R), t[2] = now();
-        uk->gemm_a(NR, D, R, vt, R, dr, dp, R, 0, NULL, NULL), t[3] = now();
+        uk->gemm_a(NR, D, R, vt, R, dr, dp, R, 0, NULL), t[3] = now();
         uk->dsoftmax(s, dp, NR * R, R, di, 1.0f), t[4] = now();
         uk->gemm_b(D, NR, R, s, R, dr, dvt, R, 1, NULL), t[5] = now();
         uk->gemm_b(D, NR, R, dp, R, qr, dkt, R, 1, NULL), t[6] = now();
-        uk->gemm_a(NR, R, D, kn, D, sr, dq, D, 1, NULL, NULL), t[7] = now();
+        uk->gemm_a(NR, R, D, kn, D, sr, dq, D, 1, NULL), t[7] = now();
         for (int c = 0; c < 7; c++)
             e[c][rep] = c == 1 || c == 3 ? (t[c + 1] - t[c]) * peak / fl : fl / (t[c + 1] - t[c]) / peak;
     }

@@ -205,7 +205,7 @@ static void bwd_item(const attn_problem *p, const attn_ukernels *uk, bwd_ws *w, 
                 w->lse[r] = lse[attn_off4(&p->lse, b, h, i, 0)];
                 w->srows[r] = w->s + r * R;
             }
-            uk->gemm_a(nr, D, R, w->kt, R, w->qrows, w->s, R, 0, NULL, NULL);
+            uk->gemm_a(nr, D, R, w->kt, R, w->qrows, w->s, R, 0, NULL);
             if (cosine) /* column j times 1 / b_j, as the forward */
                 for (int64_t r = 0; r < nr; r++)
                     for (int64_t jj = 0; jj < nk; jj++)
@@ -223,7 +223,7 @@ static void bwd_item(const attn_problem *p, const attn_ukernels *uk, bwd_ws *w, 
                     for (int64_t jj = 0; jj < R; jj++)
                         w->s[r * R + jj] = -INFINITY;
             uk->exp_sub(w->s, w->s, nr * R, w->lse, R);
-            uk->gemm_a(nr, Dv, R, w->vt, R, w->dorows, w->dp, R, 0, NULL, NULL);
+            uk->gemm_a(nr, Dv, R, w->vt, R, w->dorows, w->dp, R, 0, NULL);
             if (p->dropout_p == 0 && cap == 0) /* dS = P (dP - D), vectorised */
                 uk->dsoftmax(w->s, w->dp, nr * R, R, w->di, 1.0f);
             else {
@@ -257,7 +257,7 @@ static void bwd_item(const attn_problem *p, const attn_ukernels *uk, bwd_ws *w, 
             for (int64_t r = 0; r < nr; r++)
                 w->srows[r] = w->dp + r * R;
             float *dqrow = udq + ((h - hk * p->group) * p->Lq + i0) * Dp; /* the unit's buffer */
-            uk->gemm_a(nr, nk, Dp, w->kn, Dp, w->srows, dqrow, Dp, 1, NULL, NULL);
+            uk->gemm_a(nr, nk, Dp, w->kn, Dp, w->srows, dqrow, Dp, 1, NULL);
         }
     }
     float *dk = p->dk.data, *dv = p->dv.data;

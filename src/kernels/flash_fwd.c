@@ -28,7 +28,7 @@
  * the first key one of its rows sees, so on a band (window, lengths) other
  * thread counts can group the sums differently: equal within rounding.
  *
- * Decode (Lq <= 16, Lk >= 4 DEC_BK, no packed batch): the rows of a
+ * Decode (Lq <= DEC_MAX_LQ = 16, Lk >= 4 DEC_BK, no packed batch): the rows of a
  * key/value head's query heads (group x Lq) are processed together, the
  * keys split into chunks across threads, and the partial (m, l, o) of the
  * chunks merged by their log-sum-exp in a fixed order (bitwise repeatable
@@ -281,7 +281,7 @@ static void fwd_item(const attn_problem *p, const attn_ukernels *uk, fwd_ws *w, 
         if (tmax)
             for (int64_t r = 0; r < R; r++)
                 tmax[r] = -INFINITY;
-        uk->gemm_a(nk, D, rb - ra, w->qt + ra, L, w->krows, w->st + ra, L, 0, tmax ? tmax + ra : NULL, NULL);
+        uk->gemm_a(nk, D, rb - ra, w->qt + ra, L, w->krows, w->st + ra, L, 0, tmax ? tmax + ra : NULL);
         if (cosine) /* divide column j by max(|k_j|, 1e-12) */
             for (int64_t jj = 0; jj < nk; jj++) {
                 float kinv = attn_cosine_factor(1.0, attn_row_norm(k, &p->k, b, hk, j0 + jj, D));
@@ -352,6 +352,8 @@ static void fwd_item(const attn_problem *p, const attn_ukernels *uk, fwd_ws *w, 
 #define DEC_BK 256       /* keys per block inside a chunk */
 #define DEC_TILE_ROWS 8 /* rows (group x queries) from which decode uses fwd_item */
 
+#define DEC_MAX_LQ 16 /* most queries per head on the decode path */
+
 typedef struct dec_ws {
     float *s[2];            /* rows x DEC_BK each: one block's scores, then its weights */
     const float **krows;    /* DEC_BK: the block's K rows */
@@ -389,6 +391,15 @@ static void dec_chunk(const attn_problem *p, const attn_ukernels *uk, dec_ws *w,
         memset(po + rr * Dv, 0, (size_t)Dv * sizeof(float));
     }
     const bool k_unit = p->k.st[3] == 1 || D <= 1, v_unit = p->v.st[3] == 1 || Dv <= 1;
+    /* each query's key range (the same for every head of the group), and
+     * their union: a block outside it is read by no row */
+    int64_t lo[DEC_MAX_LQ], hi[DEC_MAX_LQ], diag[DEC_MAX_LQ], jlo = INT64_MAX, jhi = INT64_MIN;
+    ATTN_ASSERT(p->Lq <= DEC_MAX_LQ);
+    for (int64_t i = 0; i < p->Lq; i++) {
+        attn_row_range(p, b, i, &lo[i], &hi[i], &diag[i]);
+        if (lo[i] < hi[i])
+            jlo = lo[i] < jlo ? lo[i] : jlo, jhi = hi[i] > jhi ? hi[i] : jhi;
+    }
     int cur = 0;
     int64_t nprev = 0, jprev = 0; /* the previous block: its keys, its first key */
     for (int64_t j0 = c0;; j0 += DEC_BK) {
@@ -403,23 +414,17 @@ static void dec_chunk(const attn_problem *p, const attn_ukernels *uk, dec_ws *w,
         }
         /* this block's scores (when a row sees one of its keys) and the
          * previous block's values, every row at once */
-        bool any_seen = false;
-        for (int64_t i = 0; i < p->Lq && nk > 0; i++) {
-            int64_t lo, hi, diag;
-            attn_row_range(p, b, i, &lo, &hi, &diag);
-            any_seen |= lo < j0 + nk && hi > j0;
-        }
+        const bool any_seen = nk > 0 && jlo < j0 + nk && jhi > j0;
         for (int64_t r0 = 0; r0 < rows; r0 += ATTN_DEC_ROWS) {
             int nr = (int)(rows - r0 < ATTN_DEC_ROWS ? rows - r0 : ATTN_DEC_ROWS);
             uk->dot_axpy_rows(nr, w->qs + r0 * D, D, w->krows, any_seen && k_unit ? nk : 0, D, w->s[cur] + r0 * DEC_BK,
                               w->s[cur ^ 1] + r0 * DEC_BK, DEC_BK, po + r0 * Dv, Dv, vprev, v_unit ? nprev : 0, Dv);
         }
         for (int64_t rr = 0; rr < rows; rr++) {
-            int64_t h = hk * p->group + rr / p->Lq, i = rr % p->Lq, lo, hi, diag;
-            attn_row_range(p, b, i, &lo, &hi, &diag);
+            const int64_t h = hk * p->group + rr / p->Lq, i = rr % p->Lq;
             float *s = w->s[cur] + rr * DEC_BK, *o = po + rr * Dv;
             const float *wprev = w->s[cur ^ 1] + rr * DEC_BK, *qr = w->qs + rr * D;
-            bool seen = nk > 0 && lo < j0 + nk && hi > j0;
+            bool seen = nk > 0 && lo[i] < j0 + nk && hi[i] > j0;
             if (!v_unit)
                 for (int64_t jj = 0; jj < nprev; jj++) {
                     if (attn_hidden_weight(wprev[jj]))
@@ -446,8 +451,8 @@ static void dec_chunk(const attn_problem *p, const attn_ukernels *uk, dec_ws *w,
             if (cosine)
                 for (int64_t jj = 0; jj < nk; jj++)
                     s[jj] *= w->kinv[jj];
-            if (elementwise || lo > j0 || hi < j0 + nk) /* else nothing to change */
-                mods_row(p, b, h, i, lo, hi, diag, j0, nk, s, 1);
+            if (elementwise || lo[i] > j0 || hi[i] < j0 + nk) /* else nothing to change */
+                mods_row(p, b, h, i, lo[i], hi[i], diag[i], j0, nk, s, 1);
             float mx = pm[rr];
             bool nan = false;
             for (int64_t jj = 0; jj < nk; jj++) {
@@ -594,7 +599,7 @@ attn_status attn_flash_forward(const attn_problem *p, const attn_ukernels *uk)
 {
     if (p->B == 0 || p->Hq == 0 || p->Lq == 0)
         return ATTN_OK;
-    if (p->Lq <= 16 && p->num_seqs == 0 && p->Lk >= 4 * DEC_BK)
+    if (p->Lq <= DEC_MAX_LQ && p->num_seqs == 0 && p->Lk >= 4 * DEC_BK)
         return flash_decode(p, uk);
     int nt = p->threads;
     /* nqb items per (b, h), of equal size in units of 16 rows (item qb has

@@ -76,10 +76,9 @@ typedef struct attn_ukernels {
      * X: K rows of stride ldx (lanes contiguous); Y: N row pointers, each
      * contiguous along k; C: N rows of stride ldc.  accumulate: += else =.
      * With cmax (R values): also cmax[r] = max(cmax[r], max_n C[n][r]),
-     * taken while the tile is in registers (the forward's row maxima).
-     * pf (or NULL): memory to prefetch meanwhile. */
+     * taken while the tile is in registers (the forward's row maxima). */
     void (*gemm_a)(int64_t N, int64_t K, int64_t R, const float *x, int64_t ldx, const float *const *y, float *c,
-                   int64_t ldc, int accumulate, float *cmax, const attn_prefetch *pf);
+                   int64_t ldc, int accumulate, float *cmax);
     /* C[n][r] (= or +=) sum_{k<K} X[k][r] * Y[k][n],  Y: K row pointers, each
      * contiguous along n (Y[k] + n).  With alpha (R values) and accumulate,
      * C[n][r] = alpha[r] C[n][r] + sum ... (the online softmax's rescale). */
@@ -88,7 +87,8 @@ typedef struct attn_ukernels {
     /* The forward's O^T update, with Y packed in panels of `panel` columns:
      * C[n][r] = alpha[r] C[n][r] + sum_{k<K} X[k][r] * Yp[n][k], where Yp[n][k]
      * is yp[(n / panel) * K * panel + k * panel + n % panel] (columns past N
-     * in the last panel are not read).  pf (or NULL): as gemm_a's. */
+     * in the last panel are not read).  pf (or NULL): memory to prefetch
+     * meanwhile, spread over the register tiles. */
     int panel;
     void (*gemm_bp)(int64_t N, int64_t K, int64_t R, const float *x, int64_t ldx, const float *yp, float *c,
                     int64_t ldc, const float *alpha, const attn_prefetch *pf);

@@ -13,9 +13,8 @@
 static float exp_clamped(float x) { return expf(x < -87.3f ? -87.3f : x); }
 
 static void gemm_a(int64_t N, int64_t K, int64_t R, const float *x, int64_t ldx, const float *const *y, float *c,
-                   int64_t ldc, int accumulate, float *cmax, const attn_prefetch *pf)
+                   int64_t ldc, int accumulate, float *cmax)
 {
-    (void)pf; /* the portable kernel leaves the caches to the hardware */
     for (int64_t n = 0; n < N; n++) {
         float *cr = c + n * ldc;
         if (!accumulate)
@@ -58,7 +57,7 @@ static void gemm_b(int64_t N, int64_t K, int64_t R, const float *x, int64_t ldx,
 static void gemm_bp(int64_t N, int64_t K, int64_t R, const float *x, int64_t ldx, const float *yp, float *c,
                     int64_t ldc, const float *alpha, const attn_prefetch *pf)
 {
-    (void)pf;
+    (void)pf; /* the portable kernel leaves the caches to the hardware */
     for (int64_t n = 0; n < N; n++) {
         const float *y = yp + n / PANEL * K * PANEL + n % PANEL;
         float *cr = c + n * ldc;

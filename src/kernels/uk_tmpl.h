@@ -183,10 +183,10 @@ UK_INLINE void prefetch_step(pf_cursor *c, const attn_prefetch *pf)
     } while (0)
 
 static void gemm_a(int64_t N, int64_t K, int64_t R, const float *x, int64_t ldx, const float *const *y, float *c,
-                   int64_t ldc, int accumulate, float *cmax, const attn_prefetch *pf)
+                   int64_t ldc, int accumulate, float *cmax)
 {
 #define UK_CALL_A(RV, NC) ga_tile(RV, NC, K, x + r0, ldx, y + n0, c + n0 * ldc + r0, ldc, accumulate, cmax ? cmax + r0 : NULL)
-    UK_FOR_TILES(N, R, pf, UK_CALL_A);
+    UK_FOR_TILES(N, R, (const attn_prefetch *)NULL, UK_CALL_A);
 #undef UK_CALL_A
 }
 
