@@ -100,7 +100,9 @@ ATTN_API void attn_free(void *ptr);
 typedef enum attn_dtype {
     ATTN_F32 = 1,  /* float */
     ATTN_F64 = 2,  /* double */
-    ATTN_BOOL = 3  /* one byte per element, 0 = false, anything else = true */
+    ATTN_BOOL = 3, /* one byte per element, 0 = false, anything else = true */
+    ATTN_F16 = 4   /* IEEE 754 binary16 in a uint16_t: q, k and v only (a
+                      half-precision key/value cache); read exactly, computed in f32 */
 } attn_dtype;
 
 /* A view of rank 1..4 (rank 0 marks an absent optional tensor).  Element
@@ -117,8 +119,15 @@ typedef struct attn_tensor {
 
 /* Size in bytes of one element of dtype; 0 for an unknown dtype. */
 ATTN_API size_t attn_dtype_size(attn_dtype dtype);
-/* "f32", "f64", "bool", or "unknown". */
+/* "f32", "f64", "bool", "f16", or "unknown". */
 ATTN_API const char *attn_dtype_name(attn_dtype dtype);
+
+/* IEEE 754 binary16 ("half", ATTN_F16) from and to float, n values.  To half:
+ * rounded to nearest, ties to even; beyond the largest half (65504) +-Inf;
+ * at or below half the smallest subnormal (2^-25) +-0; NaN stays NaN (quiet,
+ * its sign and top payload bits kept).  To float: exact (NaN made quiet). */
+ATTN_API void attn_f16_from_f32(uint16_t *dst, const float *src, size_t n);
+ATTN_API void attn_f32_from_f16(float *dst, const uint16_t *src, size_t n);
 
 /* Contiguous (C order) views over caller-owned memory.  They only fill in the
  * struct: no allocation, no validation, cannot fail.  attn_tensor_nd takes
@@ -216,7 +225,7 @@ typedef enum attn_kernel {
     ATTN_KERNEL_AUTO = 0,
     ATTN_KERNEL_REFERENCE = 1, /* readable, accumulates in double: the oracle */
     ATTN_KERNEL_SCALAR = 2,    /* tiled, portable C */
-    ATTN_KERNEL_AVX2 = 3,      /* tiled, AVX2 + FMA */
+    ATTN_KERNEL_AVX2 = 3,      /* tiled, AVX2 + FMA (+ F16C) */
     ATTN_KERNEL_AVX512 = 4     /* tiled, AVX-512F */
 } attn_kernel;
 
@@ -258,7 +267,8 @@ typedef struct attn_options {
  *   weights  (B, Hq, Lq, Lk) f32 or f64, overwritten with the weights p_ij
  *            actually applied (after dropout), so out = weights @ v; NULL or
  *            rank 0 = not wanted.  O(Lq * Lk) memory: for inspection only.
- *   q, k, v  f32 or f64 inputs, read only.
+ *   q, k, v  f32, f64 or f16 inputs, read only (each its own dtype; f16 is
+ *            the usual key/value cache of a decoder).
  *   opts     NULL = defaults.
  * Returns ATTN_OK, or an error naming the argument (shapes, dtypes, option
  * values) with the outputs possibly partly written.  Allocates only scratch
@@ -308,7 +318,7 @@ ATTN_API int attn_get_num_threads(void);
 /* ------------------------------------------------------------------------
  * .npy files (NumPy format versions 1.0, 2.0 and 3.0)
  * ------------------------------------------------------------------------
- * Read: little-endian '<f4', '<f8' and '|b1' arrays of rank 1..4 in C order.
+ * Read: little-endian '<f4', '<f8', '<f2' and '|b1' arrays of rank 1..4 in C order.
  * Big-endian data, Fortran order, integer, object and other dtypes, headers
  * that do not parse, absurd shapes and truncated data are refused with
  * ATTN_ERR_FORMAT and a message naming the file and the problem.
@@ -324,7 +334,7 @@ ATTN_API attn_status attn_npy_parse(const void *bytes, size_t size, const char *
 /* Read and parse the .npy file at path.  Ownership as attn_npy_parse. */
 ATTN_API attn_status attn_npy_load(const char *path, attn_tensor *out);
 
-/* Serialise t (any strides; f32, f64 or bool) as a .npy image in memory.  On
+/* Serialise t (any strides; f32, f64, f16 or bool) as a .npy image in memory.  On
  * success *bytes (freed with attn_free) holds *size bytes.  On failure *bytes
  * is NULL. */
 ATTN_API attn_status attn_npy_serialize(const attn_tensor *t, void **bytes, size_t *size);
@@ -381,11 +391,13 @@ ATTN_API attn_status attn_backward(const attn_tensor *dq, const attn_tensor *dk,
 
 /* Kernels.  The dispatch table lists, in order: the reference (always
  * available, every option, f32 and f64), then the tiled kernels scalar
- * (portable C), avx2 (AVX2 + FMA) and avx512 (AVX-512F), each available when
+ * (portable C), avx2 (AVX2 + FMA + F16C) and avx512 (AVX-512F), each available when
  * the CPU and the operating system support its instructions (CPUID, and
  * XGETBV for the YMM/ZMM register state).  The tiled kernels run f32
  * tensors with the scaled_dot, dot and cosine scores (forward and backward)
- * and no weights output, every other option included; for anything else
+ * and no weights output, every other option included; the forward also
+ * takes f16 q, and f16 k and v when both are f16 (converted to f32 as they
+ * are read: one half of the bytes to read from a key/value cache); for anything else
  * ATTN_KERNEL_AUTO falls back to the reference, and forcing a tiled kernel
  * gives ATTN_ERR_UNSUPPORTED.
  * The forward with Lq <= 16 (no packed batch, Lk >= 1024) takes a decode

@@ -12,6 +12,7 @@ buf make(test_rng *r, const int64_t n[4], int layout, double sd)
     int64_t row = n[3] * es + pad;
     int64_t total = n[0] * n[1] * n[2] * row + 8;
     b.mem = malloc((size_t)total * sizeof(float));
+    b.total = total;
     for (int64_t i = 0; i < total; i++)
         b.mem[i] = (float)(sd * test_normal(r));
     float *data = b.mem + (layout == 1 ? 1 : 0);
@@ -35,18 +36,28 @@ float *at(buf *b, int64_t i0, int64_t i1, int64_t i2, int64_t i3)
     return (float *)t->data + i0 * t->stride[0] + i1 * t->stride[1] + i2 * t->stride[2] + i3 * t->stride[3];
 }
 
+attn_tensor to_f16(const buf *b, uint16_t **half)
+{
+    *half = malloc((size_t)b->total * sizeof(uint16_t));
+    attn_f16_from_f32(*half, b->mem, (size_t)b->total);
+    attn_tensor t = b->t;
+    t.dtype = ATTN_F16;
+    t.data = *half + ((const float *)b->t.data - b->mem);
+    return t;
+}
+
 const attn_kernel kernels[3] = {ATTN_KERNEL_SCALAR, ATTN_KERNEL_AVX2, ATTN_KERNEL_AVX512};
 
 void describe(const cfg *c, char *s, size_t n)
 {
     snprintf(s, n,
              "%s %s(scale %g) B=%lld Hq=%lld Hkv=%lld Lq=%lld Lk=%lld D=%lld Dv=%lld layout=%d causal=%d "
-             "window=%d(%lld,%lld) mask=%d bias=%d klen=%d seqs=%lld alibi=%d cap=%g drop=%g",
+             "window=%d(%lld,%lld) mask=%d bias=%d klen=%d seqs=%lld alibi=%d cap=%g drop=%g half=%d",
              c->what, attn_score_name(c->o.score), c->o.scale, (long long)c->B, (long long)c->Hq, (long long)c->Hkv,
              (long long)c->Lq, (long long)c->Lk, (long long)c->D, (long long)c->Dv, c->layout, (int)c->o.causal,
              c->o.window, (long long)c->o.window_left, (long long)c->o.window_right, c->o.mask.rank != 0,
              c->o.bias.rank != 0, c->o.key_lengths != NULL, (long long)c->o.num_seqs, c->o.alibi_slopes != NULL,
-             c->o.softcap, c->o.dropout_p);
+             c->o.softcap, c->o.dropout_p, c->half);
 }
 
 cfg random_cfg(test_rng *r, extras *x)

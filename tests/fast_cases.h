@@ -11,6 +11,7 @@
 
 typedef struct buf {
     float *mem;
+    int64_t total; /* floats at mem */
     attn_tensor t;
 } buf;
 
@@ -20,6 +21,9 @@ typedef struct buf {
 buf make(test_rng *r, const int64_t n[4], int layout, double sd);
 /* The element (i0, i1, i2, i3) of b. */
 float *at(buf *b, int64_t i0, int64_t i1, int64_t i2, int64_t i3);
+/* b's elements in binary16 (rounded to nearest), in the same layout, at
+ * *half (allocated here, freed by the caller): the f16 view of b. */
+attn_tensor to_f16(const buf *b, uint16_t **half);
 
 typedef struct cfg {
     int64_t B, Hq, Hkv, Lq, Lk, D, Dv;
@@ -30,6 +34,7 @@ typedef struct cfg {
     int nan_hidden; /* plant NaN/Inf in K/V rows of keys hidden from every row: 1 keys >= Lq, 2 keys < Lk - Lq */
     int nan_visible; /* 1: plant NaN in a K row, a Q row and a V element that rows see; 2: the V element only */
     int tiny; /* test_fast_bwd: plant q and k rows of norm below 1e-12 (cosine) */
+    int half; /* test_fast_fwd: 1 q in f16, 2 k and v in f16, 3 all three */
 } cfg;
 
 /* The kernels the tests force, each if this CPU supports it. */

@@ -36,13 +36,20 @@ static void run(const cfg *c, test_rng *r)
     float *lse = calloc((size_t)nl + 1, sizeof(float)), *keep_o = calloc((size_t)nout + 1, sizeof(float)),
           *keep_l = calloc((size_t)nl + 1, sizeof(float));
     plant_nans(c, &q, &k, &v); /* visible NaN reaches exactly the rows that see it: the reference says which */
+    /* f16 inputs: the reference reads the same binary16 values */
+    uint16_t *hq = NULL, *hk = NULL, *hv = NULL;
+    attn_tensor tq = q.t, tk = k.t, tv = v.t;
+    if (c->half & 1)
+        tq = to_f16(&q, &hq);
+    if (c->half & 2)
+        tk = to_f16(&k, &hk), tv = to_f16(&v, &hv);
     attn_tensor tro = attn_tensor_4d(ref_o, ATTN_F64, c->B, c->Hq, c->Lq, c->Dv);
     attn_tensor trl = attn_tensor_3d(ref_l, ATTN_F64, c->B, c->Hq, c->Lq);
     attn_tensor tl = attn_tensor_3d(lse, ATTN_F32, c->B, c->Hq, c->Lq);
     attn_options o = c->o;
     o.kernel = ATTN_KERNEL_REFERENCE;
     o.threads = 2;
-    if (!CHECK_OK(attn_forward(&tro, &trl, NULL, &q.t, &k.t, &v.t, &o)))
+    if (!CHECK_OK(attn_forward(&tro, &trl, NULL, &tq, &tk, &tv, &o)))
         goto done;
     for (size_t ki = 0; ki < sizeof kernels / sizeof *kernels; ki++) {
         if (!attn_kernel_available(kernels[ki]))
@@ -50,7 +57,7 @@ static void run(const cfg *c, test_rng *r)
         for (int threads = 1; threads <= 2; threads++) {
             o.kernel = kernels[ki];
             o.threads = threads;
-            if (!CHECK_OK(attn_forward(&out.t, &tl, NULL, &q.t, &k.t, &v.t, &o)))
+            if (!CHECK_OK(attn_forward(&out.t, &tl, NULL, &tq, &tk, &tv, &o)))
                 continue;
             int bad = 0;
             for (int64_t b = 0; b < c->B && bad < 3; b++)
@@ -101,7 +108,7 @@ static void run(const cfg *c, test_rng *r)
                         for (int64_t i = 0; i < c->Lq; i++)
                             for (int64_t d = 0; d < c->Dv; d++)
                                 again[n++] = *at(&out, b, h, i, d);
-                CHECK_OK(attn_forward(&out.t, &tl, NULL, &q.t, &k.t, &v.t, &o));
+                CHECK_OK(attn_forward(&out.t, &tl, NULL, &tq, &tk, &tv, &o));
                 for (int64_t b = 0, n = 0; b < c->B; b++)
                     for (int64_t h = 0; h < c->Hq; h++)
                         for (int64_t i = 0; i < c->Lq; i++)
@@ -116,7 +123,7 @@ static void run(const cfg *c, test_rng *r)
         }
     }
 done:
-    free(q.mem), free(k.mem), free(v.mem), free(out.mem);
+    free(q.mem), free(k.mem), free(v.mem), free(out.mem), free(hq), free(hk), free(hv);
     free(ref_o), free(ref_l), free(lse), free(keep_o), free(keep_l);
 }
 
@@ -193,6 +200,33 @@ int main(void)
         }
         free(mask), free(bias);
     }
+    { /* f16 inputs (q, and a half-precision key/value cache): the tiled
+       * forward converts K and V rows as it packs them, the decode's one-pass
+       * path as it reads them, in vectors (contiguous rows) or one by one
+       * (strided rows) */
+        cfg c;
+        memset(&c, 0, sizeof c);
+        c.what = "f16";
+        c.qscale = 1;
+        c.B = 1, c.Hq = 2, c.Hkv = 1;
+        static const int64_t fs[][3] = {{1, 1, 1}, {97, 65, 128}, {200, 300, 33}};
+        for (size_t s = 0; s < sizeof fs / sizeof *fs; s++)
+            for (c.half = 1; c.half <= 3; c.half++) {
+                c.Lq = fs[s][0], c.Lk = fs[s][1], c.D = c.Dv = fs[s][2];
+                c.layout = (int)(s + (size_t)c.half) % 3;
+                c.o.causal = (attn_causal)(c.half - 1);
+                run(&c, &r);
+            }
+        c.what = "f16-decode"; /* 2 rows (one pass) and 8 rows (tiled) per key/value head */
+        c.B = 2, c.Hq = 4, c.Hkv = 2, c.Lk = 2049, c.D = c.Dv = 128, c.half = 2, c.o.causal = ATTN_CAUSAL_NONE;
+        for (c.Lq = 1; c.Lq <= 4; c.Lq += 3)
+            for (c.layout = 0; c.layout <= 2; c.layout++)
+                run(&c, &r);
+        c.D = 33, c.Dv = 37, c.half = 3, c.o.causal = ATTN_CAUSAL_BOTTOM_RIGHT; /* vector tails */
+        for (c.Lq = 3; c.Lq <= 16; c.Lq += 13)
+            for (c.layout = 0; c.layout <= 2; c.layout += 2)
+                run(&c, &r);
+    }
     { /* NaN and Inf in K and V of keys hidden from every row */
         cfg c;
         memset(&c, 0, sizeof c);
@@ -202,8 +236,14 @@ int main(void)
         c.o.causal = ATTN_CAUSAL_TOP_LEFT;
         c.nan_hidden = 1;
         run(&c, &r);
+        c.half = 2; /* and in an f16 K and V (NaN and Inf are halves too) */
+        run(&c, &r);
+        c.half = 0;
         c.Lq = 5, c.Lk = 2000; /* decode path */
         run(&c, &r);
+        c.half = 2;
+        run(&c, &r);
+        c.half = 0;
         c.Lq = 12;
         run(&c, &r);
         c.Lq = 5;
@@ -232,10 +272,16 @@ int main(void)
                 c.o.causal = (attn_causal)causal;
                 run(&c, &r);
             }
+            c.half = 3; /* f16 inputs */
+            run(&c, &r);
+            c.half = 0;
             c.Lk = 3000; /* decode path, 2 query heads per key/value head */
             for (c.Lq = 2; c.Lq <= 4; c.Lq += 2) {
                 c.o.causal = ATTN_CAUSAL_BOTTOM_RIGHT;
                 run(&c, &r);
+                c.half = 2;
+                run(&c, &r);
+                c.half = 0;
                 c.o.causal = ATTN_CAUSAL_NONE;
                 c.layout = 2; /* strided V: the decode's fallback loops */
                 run(&c, &r);
@@ -253,9 +299,16 @@ int main(void)
         c.o.scale = 5.0;
         c.o.causal = ATTN_CAUSAL_BOTTOM_RIGHT;
         run(&c, &r);
+        c.half = 3;
+        run(&c, &r);
+        c.half = 0;
         c.Lk = 1300, c.layout = 0; /* decode path, 2 query heads per key/value head */
-        for (c.Lq = 2; c.Lq <= 4; c.Lq += 2)
+        for (c.Lq = 2; c.Lq <= 4; c.Lq += 2) {
             run(&c, &r);
+            c.half = 2;
+            run(&c, &r);
+            c.half = 0;
+        }
     }
     { /* scores up to 1e30 in magnitude */
         cfg c;
@@ -271,6 +324,7 @@ int main(void)
         extras x;
         memset(&x, 0, sizeof x);
         cfg c = random_cfg(&r, &x);
+        c.half = n % 3 == 0 ? 1 + n / 3 % 3 : 0; /* a third with f16 inputs */
         run(&c, &r);
         free(x.mask);
         free(x.bias);
@@ -285,6 +339,23 @@ int main(void)
         CHECK_FAILS(attn_forward(&to, NULL, NULL, &tq, &tq, &tq, &opt), ATTN_ERR_UNSUPPORTED, "f64");
         opt.kernel = ATTN_KERNEL_AUTO; /* AUTO falls back to the reference */
         CHECK_OK(attn_forward(&to, NULL, NULL, &tq, &tq, &tq, &opt));
+        /* f16 k with f32 v; f16 inputs in the backward */
+        float qf[4 * 8] = {0}, of[4 * 8], lf[4];
+        uint16_t qh[4 * 8] = {0};
+        attn_tensor fq = attn_tensor_2d(qf, ATTN_F32, 4, 8), fo = attn_tensor_2d(of, ATTN_F32, 4, 8);
+        attn_tensor hq = attn_tensor_2d(qh, ATTN_F16, 4, 8), fl = attn_tensor_1d(lf, ATTN_F32, 4);
+        opt.kernel = ATTN_KERNEL_SCALAR;
+        CHECK_FAILS(attn_forward(&fo, NULL, NULL, &fq, &hq, &fq, &opt), ATTN_ERR_UNSUPPORTED,
+                    "k and v of different dtypes");
+        CHECK_OK(attn_forward(&fo, &fl, NULL, &hq, &hq, &hq, &opt));
+        float dq[4 * 8], dk[4 * 8], dv[4 * 8];
+        attn_tensor tdq = attn_tensor_2d(dq, ATTN_F32, 4, 8), tdk = attn_tensor_2d(dk, ATTN_F32, 4, 8),
+                    tdv = attn_tensor_2d(dv, ATTN_F32, 4, 8);
+        CHECK_FAILS(attn_backward(&tdq, &tdk, &tdv, &fo, &hq, &hq, &hq, &fo, &fl, &opt), ATTN_ERR_UNSUPPORTED,
+                    "f16 inputs in the backward");
+        opt.kernel = ATTN_KERNEL_AUTO;
+        CHECK_OK(attn_forward(&fo, NULL, NULL, &fq, &hq, &fq, &opt));
+        CHECK_OK(attn_backward(&tdq, &tdk, &tdv, &fo, &hq, &hq, &hq, &fo, &fl, &opt));
     }
     return test_summary("test_fast_fwd");
 }

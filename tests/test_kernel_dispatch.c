@@ -1,6 +1,7 @@
 /*
  * test_kernel_dispatch.c - CPU detection, the kernel table, forcing a kernel
- * (per call, globally), and the vectorised exp's error bound.
+ * (per call, globally), the vectorised exp's error bound, and the binary16
+ * conversions (public, and each table's f16_to_f32).
  *
  * exp bound: every kernel's exp_sub must agree with exp in double to a
  * relative error of 2^-21 (4.8e-7, ~4 ulp) over [-87.3, 0] (below that,
@@ -37,6 +38,75 @@ static void test_exp(const attn_ukernels *uk)
     CHECK(y[3] == 0.0f, "%s exp(-inf) = %g, expected exactly 0", uk->name, y[3]);
     CHECK(y[0] == 1.0f, "%s exp(0) = %.9g, expected exactly 1", uk->name, y[0]);
     CHECK(y[5] >= 0.0f && y[5] < 2e-38f, "%s exp(-1000) = %g, expected 0 or below 2e-38", uk->name, y[5]);
+}
+
+/* The value of binary16 h, decoded from its fields in double (an oracle
+ * independent of attn's bit manipulation); NaN for NaN. */
+static double half_value(uint16_t h)
+{
+    int e = (h >> 10) & 31, m = h & 1023;
+    double mag = e == 0 ? ldexp(m, -24) : e == 31 ? (m ? NAN : INFINITY) : ldexp(1024 + m, e - 25);
+    return (h & 0x8000) ? -mag : mag;
+}
+
+static uint16_t to_half(float x)
+{
+    uint16_t h;
+    attn_f16_from_f32(&h, &x, 1);
+    return h;
+}
+
+static void test_f16(void)
+{
+    static uint16_t all[65536];
+    static float dec[65536], tab[65536];
+    int bad = 0;
+    for (uint32_t i = 0; i < 65536; i++)
+        all[i] = (uint16_t)i;
+    attn_f32_from_f16(dec, all, 65536);
+    for (uint32_t i = 0; i < 65536 && bad < 5; i++) {
+        double want = half_value(all[i]);
+        uint16_t back = to_half(dec[i]);
+        bool ok = isnan(want) ? isnan(dec[i]) && (back & 0x7e00) == 0x7e00 && (back & 0x8000) == (i & 0x8000)
+                              : (double)dec[i] == want && back == all[i] && !signbit(dec[i]) == !signbit(want);
+        if (!ok)
+            bad++;
+        CHECK(ok, "f16 0x%04x: decoded %.9g (want %.9g), encoded back 0x%04x", i, dec[i], want, back);
+    }
+    /* float -> half rounds to nearest, ties to even: between two neighbours
+     * a < b (and their negatives), the midpoint (exact in float: 12
+     * significant bits) goes to the even one, a float either side of it to
+     * the nearer */
+    for (uint32_t a = 0; a < 0x7bff && bad < 5; a++)
+        for (int neg = 0; neg <= 1; neg++) {
+            uint16_t ha = (uint16_t)(a | (neg ? 0x8000u : 0)), hb = (uint16_t)(ha + 1), even = (a & 1) ? hb : ha;
+            float mid = (float)((half_value(ha) + half_value(hb)) / 2);
+            uint16_t got[3] = {to_half(nextafterf(mid, 0.0f)), to_half(mid), to_half(nextafterf(mid, neg ? -1e9f : 1e9f))};
+            bool ok = got[0] == ha && got[1] == even && got[2] == hb;
+            if (!ok)
+                bad++;
+            CHECK(ok, "f16 rounding between 0x%04x and 0x%04x: got 0x%04x 0x%04x 0x%04x around %.9g", ha, hb, got[0],
+                  got[1], got[2], mid);
+        }
+    /* the ends: 65520 (midway from 65504 to 2^16) and above overflow, below
+     * it 65504; 2^-25 (midway from 0 to the least subnormal) goes to 0 */
+    CHECK(to_half(65520.0f) == 0x7c00 && to_half(-65520.0f) == 0xfc00 && to_half(1e30f) == 0x7c00,
+          "f16 overflow: 65520 -> 0x%04x", to_half(65520.0f));
+    CHECK(to_half(nextafterf(65520.0f, 0.0f)) == 0x7bff, "f16: just below 65520 -> 0x%04x",
+          to_half(nextafterf(65520.0f, 0.0f)));
+    CHECK(to_half(0x1p-25f) == 0 && to_half(-0x1p-25f) == 0x8000 && to_half(nextafterf(0x1p-25f, 1.0f)) == 1 &&
+              to_half(1e-30f) == 0,
+          "f16 underflow: 2^-25 -> 0x%04x", to_half(0x1p-25f));
+    CHECK(to_half(INFINITY) == 0x7c00 && to_half(-INFINITY) == 0xfc00, "f16 of +-Inf");
+    /* every table's conversion, on every half (odd lengths: vector tails) */
+    for (int k = ATTN_KERNEL_SCALAR; k <= ATTN_KERNEL_AVX512; k++) {
+        const attn_ukernels *uk = attn_ukernels_get((attn_kernel)k);
+        if (!uk)
+            continue;
+        for (int64_t i0 = 0; i0 < 65536; i0 += 4093)
+            uk->f16_to_f32(tab + i0, all + i0, 65536 - i0 < 4093 ? 65536 - i0 : 4093);
+        CHECK(memcmp(tab, dec, sizeof tab) == 0, "%s f16_to_f32 differs from attn_f32_from_f16", uk->name);
+    }
 }
 
 int main(void)
@@ -95,6 +165,7 @@ int main(void)
         if (uk)
             test_exp(uk);
     }
+    test_f16();
     double g = attn_peak_gflops(1, 20);
     printf("  peak probe (1 thread, 20 ms): %.1f GFLOP/s\n", g);
     CHECK(g > 0.1 && isfinite(g), "peak probe gave %g", g);

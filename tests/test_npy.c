@@ -210,7 +210,10 @@ static void fill_random(test_rng *r, void *data, attn_dtype dt, int64_t n)
             ((float *)data)[i] = (float)x;
         else if (dt == ATTN_F64)
             ((double *)data)[i] = x;
-        else
+        else if (dt == ATTN_F16) {
+            float f = (float)x;
+            attn_f16_from_f32((uint16_t *)data + i, &f, 1);
+        } else
             ((unsigned char *)data)[i] = (unsigned char)(test_next(r) % 2);
     }
 }
@@ -218,9 +221,9 @@ static void fill_random(test_rng *r, void *data, attn_dtype dt, int64_t n)
 static void test_round_trips(uint64_t seed)
 {
     test_rng r = {seed};
-    const attn_dtype dts[3] = {ATTN_F32, ATTN_F64, ATTN_BOOL};
-    const char *descrs[3] = {"<f4", "<f8", "|b1"};
-    for (int di = 0; di < 3; di++) {
+    const attn_dtype dts[4] = {ATTN_F32, ATTN_F64, ATTN_BOOL, ATTN_F16};
+    const char *descrs[4] = {"<f4", "<f8", "|b1", "<f2"};
+    for (int di = 0; di < 4; di++) {
         for (int rank = 1; rank <= 4; rank++) {
             int64_t shape[4];
             for (int d = 0; d < 4; d++)
@@ -542,14 +545,15 @@ static void test_refusals_header(void)
 
     /* Dtypes. */
     EXPECT_REFUSAL(HDR(">f4", "False", "(3, 4)"), f12, n12,
-                   "x.npy: dtype '>f4' is big-endian; only little-endian f32 ('<f4'), f64 ('<f8') and bool ('|b1') "
-                   "are supported");
+                   "x.npy: dtype '>f4' is big-endian; only little-endian f32 ('<f4'), f64 ('<f8'), f16 ('<f2') and "
+                   "bool ('|b1') are supported");
+    EXPECT_REFUSAL(HDR(">f2", "False", "(24,)"), f12, n12, "dtype '>f2' is big-endian");
     EXPECT_REFUSAL(HDR(">f8", "False", "(6,)"), f12, n12, "dtype '>f8' is big-endian");
     EXPECT_REFUSAL(HDR("<i4", "False", "(3, 4)"), f12, n12, "dtype '<i4' is an integer dtype; only little-endian");
     EXPECT_REFUSAL(HDR("<i8", "False", "(6,)"), f12, n12, "dtype '<i8' is an integer dtype");
     EXPECT_REFUSAL(HDR("|u1", "False", "(48,)"), f12, n12, "dtype '|u1' is an integer dtype");
     EXPECT_REFUSAL(HDR("|O", "False", "(6,)"), f12, n12, "dtype '|O' is an object dtype");
-    EXPECT_REFUSAL(HDR("<f2", "False", "(24,)"), f12, n12, "dtype '<f2' is a float of an unsupported size");
+    EXPECT_REFUSAL(HDR("<f16", "False", "(3,)"), f12, n12, "dtype '<f16' is a float of an unsupported size");
     EXPECT_REFUSAL(HDR("<c8", "False", "(6,)"), f12, n12, "dtype '<c8' is a complex dtype");
     EXPECT_REFUSAL(HDR("<U3", "False", "(4,)"), f12, n12, "dtype '<U3' is a string dtype");
     EXPECT_REFUSAL(HDR("<M8[ns]", "False", "(6,)"), f12, n12, "dtype '<M8[ns]' is a datetime dtype");

@@ -183,6 +183,11 @@ double cli_tensor_get(const attn_tensor *t, const int64_t *idx)
         return ((const double *)t->data)[off];
     case ATTN_BOOL:
         return ((const unsigned char *)t->data)[off] ? 1.0 : 0.0;
+    case ATTN_F16: {
+        float f;
+        attn_f32_from_f16(&f, (const uint16_t *)t->data + off, 1);
+        return f;
+    }
     }
     return NAN;
 }

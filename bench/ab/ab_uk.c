@@ -24,9 +24,10 @@ int main(int argc,char**argv){
   for(int i=0;i<D*L;i++)qt[i]=0.01f*(i%7),ot[i]=0;
   for(int i=0;i<BCk*D;i++)K[i]=0.01f*(i%5),V[i]=0.1f*(i%3);
   for(int j=0;j<BCk;j++)kr[j]=K+j*D,vr[j]=V+j*D;
-  /* V in the forward's panels (tables with panels of 8 columns) */
-  VP=aligned_alloc(64,4*BCk*(D+8));
-  for(int j=0;j<BCk;j++)for(int d=0;d<D;d++)VP[d/8*BCk*8+j*8+d%8]=V[j*D+d];
+  /* V in the forward's panels of uk_a.panel columns (both tables alike) */
+  const int P=uk_a.panel;
+  VP=aligned_alloc(64,4*BCk*(D+P));
+  for(int j=0;j<BCk;j++)for(int d=0;d<D;d++)VP[d/P*BCk*P+j*P+d%P]=V[j*D+d];
   static double e[2][4][REPS]; double fl=2.0*BCk*D*R;
   for(int rep=0;rep<REPS;rep++){
     double t0=now(); double f=uk_a.fma_probe(20000); double tp=now()-t0; double peak=f/tp;

@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <math.h>
 
 /* Always-on check of an internal invariant (never of user input: user input
  * gets a status code).  A failure is a bug in attn. */
@@ -42,13 +44,57 @@ static inline bool attn_add_ok(int64_t a, int64_t b, int64_t *r) { return !__bui
  * Free with attn_free.  `what` names the buffer in the message. */
 void *attn_alloc(size_t bytes, const char *what);
 
-/* Read element `off` (in elements) of data of dtype f32/f64/bool as double. */
+/* IEEE binary16 h as a float (exact): the sign, then a subnormal (scaled
+ * by 2^-24), a normal (exponent rebiased from 15 to 127), or Inf/NaN. */
+static inline float attn_half_to_float(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, e = (h >> 10) & 0x1fu, m = h & 0x3ffu, u;
+    if (e == 0) {
+        float f = (float)m * 0x1p-24f; /* zero or subnormal: m * 2^-24, exact */
+        memcpy(&u, &f, sizeof u);
+    } else if (e == 31)
+        u = m ? 0x7fc00000u | m << 13 : 0x7f800000u; /* NaN (quiet, payload kept, as F16C does), Inf */
+    else
+        u = (e + 112) << 23 | m << 13;
+    u |= sign;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* The binary16 nearest to x (ties to even; overflow to Inf, NaN quiet). */
+static inline uint16_t attn_half_from_float(float x)
+{
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    uint16_t sign = (uint16_t)((u >> 16) & 0x8000u);
+    uint32_t a = u & 0x7fffffffu;
+    if (a > 0x7f800000u) /* NaN: quiet, top payload bits */
+        return (uint16_t)(sign | 0x7e00u | (a >> 13 & 0x3ffu));
+    if (a >= 0x477ff000u) /* rounds to 65520 or more: Inf */
+        return (uint16_t)(sign | 0x7c00u);
+    if (a < 0x38800000u) { /* below 2^-14: a subnormal half, m * 2^-24 */
+        float f;
+        memcpy(&f, &a, sizeof f);
+        /* f * 2^24 in [0, 1024): rounding it to an integer (ties to even, the
+         * current rounding mode of a conforming program) is the mantissa */
+        return (uint16_t)(sign | (uint16_t)nearbyintf(f * 0x1p24f));
+    }
+    /* normal: rebias, then round the 13 dropped bits to nearest even (a
+     * carry out of the mantissa bumps the exponent, as it should) */
+    uint32_t r = a - ((uint32_t)(127 - 15) << 23);
+    r += 0xfffu + ((r >> 13) & 1u);
+    return (uint16_t)(sign | (r >> 13));
+}
+
+/* Read element `off` (in elements) of data of dtype f32/f64/f16/bool as double. */
 static inline double attn_load(const void *data, attn_dtype dtype, int64_t off)
 {
     switch (dtype) {
     case ATTN_F32: return (double)((const float *)data)[off];
     case ATTN_F64: return ((const double *)data)[off];
     case ATTN_BOOL: return ((const unsigned char *)data)[off] ? 1.0 : 0.0;
+    case ATTN_F16: return (double)attn_half_to_float(((const uint16_t *)data)[off]);
     }
     return 0.0;
 }
@@ -85,6 +131,7 @@ attn_status attn_check_arg(const attn_tensor *t, const char *fn, const char *nam
 
 #define ATTN_DT(d) (1u << (d))
 #define ATTN_DT_FLOAT (ATTN_DT(ATTN_F32) | ATTN_DT(ATTN_F64))
+#define ATTN_DT_INPUT (ATTN_DT_FLOAT | ATTN_DT(ATTN_F16)) /* q, k and v */
 
 /* Is t given (an optional tensor)? */
 static inline bool attn_present(const attn_tensor *t) { return t != NULL && t->rank != 0; }

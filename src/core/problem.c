@@ -89,11 +89,11 @@ static attn_status check_qkv(attn_problem *p, const char *fn, const attn_tensor 
                              const attn_tensor *v)
 {
     attn_status st;
-    if ((st = attn_check_arg(q, fn, "q", ATTN_DT_FLOAT)) != ATTN_OK)
+    if ((st = attn_check_arg(q, fn, "q", ATTN_DT_INPUT)) != ATTN_OK)
         return st;
-    if ((st = attn_check_arg(k, fn, "k", ATTN_DT_FLOAT)) != ATTN_OK)
+    if ((st = attn_check_arg(k, fn, "k", ATTN_DT_INPUT)) != ATTN_OK)
         return st;
-    if (v && (st = attn_check_arg(v, fn, "v", ATTN_DT_FLOAT)) != ATTN_OK)
+    if (v && (st = attn_check_arg(v, fn, "v", ATTN_DT_INPUT)) != ATTN_OK)
         return st;
     if (q->rank < 2 || k->rank < 2 || (v && v->rank < 2))
         return attn_fail(ATTN_ERR_INVALID, "%s: q, k and v need rank 2 to 4 ((L, D) up to (B, H, L, D)), got %d, %d, %d",

@@ -11,6 +11,7 @@ size_t attn_dtype_size(attn_dtype dtype)
     case ATTN_F32: return 4;
     case ATTN_F64: return 8;
     case ATTN_BOOL: return 1;
+    case ATTN_F16: return 2;
     }
     return 0;
 }
@@ -21,8 +22,21 @@ const char *attn_dtype_name(attn_dtype dtype)
     case ATTN_F32: return "f32";
     case ATTN_F64: return "f64";
     case ATTN_BOOL: return "bool";
+    case ATTN_F16: return "f16";
     }
     return "unknown";
+}
+
+void attn_f16_from_f32(uint16_t *dst, const float *src, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        dst[i] = attn_half_from_float(src[i]);
+}
+
+void attn_f32_from_f16(float *dst, const uint16_t *src, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        dst[i] = attn_half_to_float(src[i]);
 }
 
 attn_tensor attn_tensor_nd(void *data, attn_dtype dtype, int rank, const int64_t *shape)

@@ -20,7 +20,7 @@
 #endif
 
 typedef struct cpu_info {
-    bool avx2, fma, avx512f, avx512dq, avx512bw, avx512vl, os_ymm, os_zmm;
+    bool avx2, fma, f16c, avx512f, avx512dq, avx512bw, avx512vl, os_ymm, os_zmm;
 } cpu_info;
 
 static atomic_int detected; /* 0 no, 1 yes */
@@ -46,6 +46,7 @@ static void detect(void)
     if (__get_cpuid(1, &a, &b, &cx, &d)) {
         bool osxsave = (cx >> 27) & 1, avx = (cx >> 28) & 1;
         c.fma = (cx >> 12) & 1;
+        c.f16c = (cx >> 29) & 1;
         if (osxsave && avx) {
             uint64_t xcr0 = xgetbv0();
             c.os_ymm = (xcr0 & 0x6) == 0x6;            /* SSE and AVX state */
@@ -67,7 +68,7 @@ static void detect(void)
 bool attn_cpu_avx2(void)
 {
     detect();
-    return cpu.avx2 && cpu.fma && cpu.os_ymm;
+    return cpu.avx2 && cpu.fma && cpu.f16c && cpu.os_ymm; /* F16C: every AVX2 CPU has it */
 }
 
 bool attn_cpu_avx512(void)
@@ -99,10 +100,10 @@ const char *attn_cpu_features(void)
     if (!atomic_load(&done)) {
         detect();
         char tmp[128];
-        snprintf(tmp, sizeof tmp, "%s%s%s%s%s%s%s", cpu.fma ? "fma " : "", cpu.avx2 ? "avx2 " : "",
+        snprintf(tmp, sizeof tmp, "%s%s%s%s%s%s%s", cpu.fma ? "fma " : "", cpu.avx2 ? "avx2 " : "", cpu.f16c ? "f16c " : "",
                  cpu.os_ymm ? "os-ymm " : "", cpu.avx512f ? "avx512f " : "",
                  (cpu.avx512dq && cpu.avx512bw && cpu.avx512vl) ? "avx512dq/bw/vl " : "",
-                 cpu.os_zmm ? "os-zmm" : "", "");
+                 cpu.os_zmm ? "os-zmm" : "");
         size_t n = strlen(tmp);
         while (n && tmp[n - 1] == ' ')
             tmp[--n] = 0;
@@ -208,13 +209,18 @@ attn_status attn_set_kernel(attn_kernel k)
 }
 
 static bool is_f32(const attn_view4 *v) { return v->dtype == ATTN_F32; }
+static bool is_f16(const attn_view4 *v) { return v->dtype == ATTN_F16; }
 
 const char *attn_tiled_unsupported(const attn_problem *p)
 {
     if (p->score == ATTN_SCORE_BILINEAR || p->score == ATTN_SCORE_ADDITIVE)
         return p->score == ATTN_SCORE_BILINEAR ? "the bilinear score" : "the additive score";
-    if (!is_f32(&p->q) || !is_f32(&p->k) || !is_f32(&p->v))
+    if (p->backward && (!is_f32(&p->q) || !is_f32(&p->k) || !is_f32(&p->v)))
+        return is_f16(&p->q) || is_f16(&p->k) || is_f16(&p->v) ? "f16 inputs in the backward" : "f64 inputs";
+    if (!(is_f32(&p->q) || is_f16(&p->q)) || !(is_f32(&p->k) || is_f16(&p->k)) || !(is_f32(&p->v) || is_f16(&p->v)))
         return "f64 inputs";
+    if (p->k.dtype != p->v.dtype)
+        return "k and v of different dtypes";
     if (p->has_weights)
         return "the weights output";
     if (!p->backward) {

@@ -40,7 +40,7 @@ static const unsigned char npy_magic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
  * ARRAY_ALIGN), so readers may map the file and use aligned loads. */
 #define NPY_ALIGN 64
 
-#define NPY_SUPPORTED "only little-endian f32 ('<f4'), f64 ('<f8') and bool ('|b1') are supported"
+#define NPY_SUPPORTED "only little-endian f32 ('<f4'), f64 ('<f8'), f16 ('<f2') and bool ('|b1') are supported"
 
 /* ------------------------------------------------------------------------
  * Byte order
@@ -287,11 +287,15 @@ static attn_status check_descr(const char *descr, const char *name, attn_dtype *
         *dtype = ATTN_F64;
         return ATTN_OK;
     }
+    if (strcmp(descr, "<f2") == 0) {
+        *dtype = ATTN_F16;
+        return ATTN_OK;
+    }
     if (strcmp(descr, "|b1") == 0) {
         *dtype = ATTN_BOOL;
         return ATTN_OK;
     }
-    if (descr[0] == '>' && (strcmp(descr + 1, "f4") == 0 || strcmp(descr + 1, "f8") == 0))
+    if (descr[0] == '>' && (strcmp(descr + 1, "f4") == 0 || strcmp(descr + 1, "f8") == 0 || strcmp(descr + 1, "f2") == 0))
         return attn_fail(ATTN_ERR_FORMAT, "%s: dtype '%s' is big-endian; " NPY_SUPPORTED, name, descr);
     /* Name the kind for the common refusals: NumPy's type character follows
      * the byte-order character. */
@@ -678,6 +682,7 @@ static const char *descr_of(attn_dtype dtype)
     switch (dtype) {
     case ATTN_F32: return "<f4";
     case ATTN_F64: return "<f8";
+    case ATTN_F16: return "<f2";
     case ATTN_BOOL: return "|b1";
     }
     return "?";
@@ -692,7 +697,7 @@ attn_status attn_npy_serialize(const attn_tensor *t, void **bytes, size_t *size)
         *size = 0;
     if (!bytes || !size)
         return attn_fail(ATTN_ERR_MISUSE, "%s: %s is NULL", fn, !bytes ? "bytes" : "size");
-    attn_status st = attn_check_arg(t, fn, "t", ATTN_DT_FLOAT | ATTN_DT(ATTN_BOOL));
+    attn_status st = attn_check_arg(t, fn, "t", ATTN_DT_INPUT | ATTN_DT(ATTN_BOOL));
     if (st != ATTN_OK)
         return st;
 

@@ -111,7 +111,7 @@ static bool finite_row(const float *x, int64_t n)
 static void cosine_grad(float *g, int64_t gs, const float *x, const attn_view4 *xv, int64_t a0, int64_t a1,
                         int64_t a2, int64_t n)
 {
-    double nx = attn_row_norm(x, xv, a0, a1, a2, n);
+    double nx = attn_row_norm(xv, a0, a1, a2, n);
     if (!isfinite(nx))
         return;
     double a = fmax(nx, 1e-12), gx = 0;
@@ -148,7 +148,7 @@ static void bwd_item(const attn_problem *p, const attn_ukernels *uk, bwd_ws *w, 
     for (int64_t jj = 0; jj < nk; jj++) {
         float *kr = w->kn + jj * Dp, ks = scale; /* cosine: scale / b_j, for scale kh_j */
         if (cosine) {
-            double norm = attn_row_norm(k, &p->k, b, hk, j0 + jj, D);
+            double norm = attn_row_norm(&p->k, b, hk, j0 + jj, D);
             w->kinv[jj] = attn_cosine_factor(1.0, norm);
             ks = attn_cosine_factor(p->scale, norm);
         }
@@ -315,7 +315,7 @@ attn_status attn_flash_backward(const attn_problem *p, const attn_ukernels *uk)
         for (int64_t row = 0; row < rows; row++) { /* D_i = dO_i . O_i and q's scale, once per row */
             int64_t b = row / (p->Hq * p->Lq), h = row / p->Lq % p->Hq, i = row % p->Lq;
             qscale[row] = p->score == ATTN_SCORE_COSINE
-                              ? attn_cosine_factor(p->scale, attn_row_norm(p->q.data, &p->q, b, h, i, D))
+                              ? attn_cosine_factor(p->scale, attn_row_norm(&p->q, b, h, i, D))
                               : (float)p->scale;
             float acc = 0, qz = 0, dz = 0; /* x * 0 is NaN iff x is NaN or Inf */
             for (int64_t d = 0; d < Dv; d++) {

@@ -82,7 +82,8 @@ typedef struct fwd_ws {
     int64_t *lo, *hi, *diag;   /* BR each */
     int64_t *rh, *ri;          /* BR each: the row's query head and query index */
     const float **krows;       /* BC: the K tile's rows */
-    float *kpack, *vp;         /* BC x D: strided K; the V tile in panels (pack_v) */
+    float *kpack, *vp;         /* BC x D: K not in place (strided, f16); the V tile in panels (pack_v) */
+    float *rowbuf;             /* max(D, Dv): one row of Q or V as floats */
     int64_t bad[BC];
 } fwd_ws;
 
@@ -120,6 +121,7 @@ static size_t fwd_ws_layout(fwd_ws *w, float *base, const attn_problem *p)
     w->krows = (const float **)take(&f, &total, 2 * BC);
     w->kpack = take(&f, &total, BC * D);
     w->vp = take(&f, &total, BC * (Dv + ATTN_MAX_PANEL)); /* nk * round_up(Dv, P) at most */
+    w->rowbuf = take(&f, &total, D > Dv ? D : Dv);
     return total;
 }
 
@@ -136,22 +138,39 @@ static bool row_finite(const float *x, int64_t n, int64_t sd)
     return !bad;
 }
 
+/* Row (a, b, c, :) of input view v (n elements, f32 or f16) into dst as floats. */
+static void load_row(const attn_ukernels *uk, const attn_view4 *v, int64_t a, int64_t b, int64_t c, int64_t n,
+                     float *dst)
+{
+    const int64_t off = attn_off4(v, a, b, c, 0), sd = n <= 1 ? 1 : v->st[3];
+    if (v->dtype == ATTN_F16 && sd == 1)
+        uk->f16_to_f32(dst, (const uint16_t *)v->data + off, n);
+    else
+        for (int64_t d = 0; d < n; d++)
+            dst[d] = attn_in_f32(v, off + d * sd);
+}
+
 /* V rows j0 .. j0+nk-1 of (b, hk) in panels of P columns for gemm_bp:
  * vp[(d / P) * nk * P + jj * P + d % P] = V[j0 + jj][d].  With check, a row
  * holding NaN or Inf is packed as zeros and its index jj listed in bad
  * (returns their number): the caller adds it to the rows that see it.
  * pf (or NULL): rows to bring into L2 meanwhile, row jj of pf beside V row
  * jj (the next tile's K: K and V then stream from memory together, which
- * the memory keeps up with better than with one stream at a time). */
-static int pack_v(const attn_problem *p, int64_t b, int64_t hk, int64_t j0, int64_t nk, int64_t P, float *vp,
-                  bool check, int64_t *bad, const attn_prefetch *pf)
+ * the memory keeps up with better than with one stream at a time).  An f16
+ * V row goes through rowbuf (Dv floats). */
+static int pack_v(const attn_problem *p, const attn_ukernels *uk, int64_t b, int64_t hk, int64_t j0, int64_t nk,
+                  int64_t P, float *vp, bool check, int64_t *bad, const attn_prefetch *pf, float *rowbuf)
 {
-    const float *v = p->v.data;
-    const int64_t Dv = p->Dv, sd = p->Dv <= 1 ? 1 : p->v.st[3];
+    const bool half = p->v.dtype == ATTN_F16;
+    const int64_t Dv = p->Dv, sd = half || p->Dv <= 1 ? 1 : p->v.st[3];
     int nbad = 0;
     ATTN_ASSERT(!pf || pf->rows <= nk); /* one row of pf beside each V row */
     for (int64_t jj = 0; jj < nk; jj++) {
-        const float *row = v + attn_off4(&p->v, b, hk, j0 + jj, 0);
+        const float *row = rowbuf;
+        if (half)
+            load_row(uk, &p->v, b, hk, j0 + jj, Dv, rowbuf);
+        else
+            row = (const float *)p->v.data + attn_off4(&p->v, b, hk, j0 + jj, 0);
         if (pf && jj < pf->rows)
             for (int64_t o = 0; o < pf->bytes; o += 64)
                 __builtin_prefetch(pf->base + jj * pf->stride + o, 0, 2);
@@ -191,7 +210,8 @@ static void fwd_item(const attn_problem *p, const attn_ukernels *uk, fwd_ws *w, 
     /* R lanes in use; rows of the lane-major buffers are L = R + 16 apart so
      * that a column of them does not fall into a few cache sets */
     const int64_t D = p->Dq, Dv = p->Dv, R = round_up(nr, ATTN_LANES), L = R + 16;
-    const float *q = p->q.data, *k = p->k.data, *v = p->v.data;
+    const float *k = p->k.data; /* read in place when f32 (k_unit) */
+    const int64_t kes = (int64_t)attn_dtype_size(p->k.dtype), ves = (int64_t)attn_dtype_size(p->v.dtype);
     const float scale = (float)p->scale;
     const bool cosine = p->score == ATTN_SCORE_COSINE;
     int64_t jmin = INT64_MAX, jmax = 0, lo_max = INT64_MIN, hi_min = INT64_MAX;
@@ -213,24 +233,23 @@ static void fwd_item(const attn_problem *p, const attn_ukernels *uk, fwd_ws *w, 
     memset(w->ot, 0, (size_t)(Dv * L) * sizeof(float));
     if (jmin < jmax) {
         for (int64_t r = 0; r < nr; r++) /* cosine: scale / max(|q_i|, 1e-12) per row */
-            w->qscale[r] = cosine ? attn_cosine_factor(p->scale, attn_row_norm(q, &p->q, b, w->rh[r], w->ri[r], D)) : scale;
-        const int64_t sd = D <= 1 ? 1 : p->q.st[3];
+            w->qscale[r] = cosine ? attn_cosine_factor(p->scale, attn_row_norm(&p->q, b, w->rh[r], w->ri[r], D)) : scale;
         for (int64_t r = 0; r < nr; r++) {
-            const float *row = q + attn_off4(&p->q, b, w->rh[r], w->ri[r], 0);
+            load_row(uk, &p->q, b, w->rh[r], w->ri[r], D, w->rowbuf);
             for (int64_t d = 0; d < D; d++)
-                w->qt[d * L + r] = w->qscale[r] * row[d * sd];
+                w->qt[d * L + r] = w->qscale[r] * w->rowbuf[d];
         }
         for (int64_t d = 0; d < D; d++)
             for (int64_t r = nr; r < R; r++)
                 w->qt[d * L + r] = 0;
     }
     const bool elementwise = p->softcap > 0 || p->alibi || p->has_bias || p->has_mask;
-    const bool k_unit = p->k.st[3] == 1 || D <= 1;
+    const bool k_unit = p->k.dtype == ATTN_F32 && (p->k.st[3] == 1 || D <= 1);
     const uint32_t threshold = attn_dropout_threshold(p->dropout_p);
     const float keep_scale = (float)(1.0 / (1.0 - p->dropout_p));
     const int64_t P = uk->panel;
     ATTN_ASSERT(P >= 1 && P <= ATTN_MAX_PANEL);
-    const bool prefetch = jmin < jmax && (jmax - jmin) * (D + Dv) * (int64_t)sizeof(float) > attn_cpu_l2_bytes();
+    const bool prefetch = jmin < jmax && (jmax - jmin) * (D * kes + Dv * ves) > attn_cpu_l2_bytes();
     for (int64_t j0 = jmin; j0 < jmax; j0 += BC) {
         int64_t nk = jmax - j0 < BC ? jmax - j0 : BC;
         /* full: every row sees every key of the tile.  Otherwise only the
@@ -257,8 +276,7 @@ static void fwd_item(const attn_problem *p, const attn_ukernels *uk, fwd_ws *w, 
             if (k_unit)
                 w->krows[jj] = k + attn_off4(&p->k, b, hk, j0 + jj, 0);
             else {
-                for (int64_t d = 0; d < D; d++)
-                    w->kpack[jj * D + d] = k[attn_off4(&p->k, b, hk, j0 + jj, d)];
+                load_row(uk, &p->k, b, hk, j0 + jj, D, w->kpack + jj * D);
                 w->krows[jj] = w->kpack + jj * D;
             }
         }
@@ -270,12 +288,13 @@ static void fwd_item(const attn_problem *p, const attn_ukernels *uk, fwd_ws *w, 
         attn_prefetch pfk = {0}, pfv = {0};
         if (!prefetch)
             nn = 0;
-        if (nn > 0 && k_unit)
-            pfk = (attn_prefetch){(const char *)(k + attn_off4(&p->k, b, hk, jn, 0)), p->k.st[2] * 4, nn, D * 4};
+        if (nn > 0 && (p->k.st[3] == 1 || D <= 1))
+            pfk = (attn_prefetch){(const char *)p->k.data + attn_off4(&p->k, b, hk, jn, 0) * kes, p->k.st[2] * kes, nn,
+                                  D * kes};
         if (nn > 0)
-            pfv = (attn_prefetch){(const char *)(v + attn_off4(&p->v, b, hk, jn, 0)), p->v.st[2] * 4, nn,
-                                  p->v.st[3] == 1 ? Dv * 4 : (Dv - 1) * p->v.st[3] * 4 + 4};
-        int nbad = pack_v(p, b, hk, j0, nk, P, w->vp, hidden_possible, w->bad, &pfk);
+            pfv = (attn_prefetch){(const char *)p->v.data + attn_off4(&p->v, b, hk, jn, 0) * ves, p->v.st[2] * ves, nn,
+                                  p->v.st[3] == 1 ? Dv * ves : ((Dv - 1) * p->v.st[3] + 1) * ves};
+        int nbad = pack_v(p, uk, b, hk, j0, nk, P, w->vp, hidden_possible, w->bad, &pfk, w->rowbuf);
         /* the row maxima come out of gemm_a when no step below changes S */
         float *tmax = !cosine && !elementwise && full ? w->tmax : NULL;
         if (tmax)
@@ -284,7 +303,7 @@ static void fwd_item(const attn_problem *p, const attn_ukernels *uk, fwd_ws *w, 
         uk->gemm_a(nk, D, rb - ra, w->qt + ra, L, w->krows, w->st + ra, L, 0, tmax ? tmax + ra : NULL);
         if (cosine) /* divide column j by max(|k_j|, 1e-12) */
             for (int64_t jj = 0; jj < nk; jj++) {
-                float kinv = attn_cosine_factor(1.0, attn_row_norm(k, &p->k, b, hk, j0 + jj, D));
+                float kinv = attn_cosine_factor(1.0, attn_row_norm(&p->k, b, hk, j0 + jj, D));
                 float *sj = w->st + jj * L;
                 for (int64_t r = ra; r < rb; r++)
                     sj[r] *= kinv;
@@ -315,12 +334,12 @@ static void fwd_item(const attn_problem *p, const attn_ukernels *uk, fwd_ws *w, 
         uk->gemm_bp(Dv, nk, rb - ra, w->st + ra, L, w->vp, w->ot + ra, L, w->alpha + ra, &pfv); /* O^T = alpha O^T + V^T P^T */
         for (int e = 0; e < nbad; e++) { /* a non-finite V row: only the rows that see it */
             int64_t jj = w->bad[e];
-            const float *vr = v + attn_off4(&p->v, b, hk, j0 + jj, 0);
+            load_row(uk, &p->v, b, hk, j0 + jj, Dv, w->rowbuf);
             for (int64_t r = ra; r < re; r++) {
                 float pw = w->st[jj * L + r];
                 if (!attn_hidden_weight(pw)) /* a dropped key too: 0 * NaN, as the reference */
                     for (int64_t d = 0; d < Dv; d++)
-                        w->ot[d * L + r] += pw * vr[d * p->v.st[3]];
+                        w->ot[d * L + r] += pw * w->rowbuf[d];
             }
         }
     }
@@ -356,8 +375,8 @@ static void fwd_item(const attn_problem *p, const attn_ukernels *uk, fwd_ws *w, 
 
 typedef struct dec_ws {
     float *s[2];            /* rows x DEC_BK each: one block's scores, then its weights */
-    const float **krows;    /* DEC_BK: the block's K rows */
-    const float **vrows[2]; /* DEC_BK each: V rows, alternating as s does */
+    const void **krows;     /* DEC_BK: the block's K rows (f32 or f16) */
+    const void **vrows[2];  /* DEC_BK each: V rows, alternating as s does */
     float *kinv;            /* DEC_BK: 1 / max(|k_j|, 1e-12) (cosine) */
     float *qs;              /* rows x D, scaled queries */
 } dec_ws;
@@ -376,17 +395,20 @@ static void dec_chunk(const attn_problem *p, const attn_ukernels *uk, dec_ws *w,
                       int64_t c1, float *pm, float *pl, float *po)
 {
     const int64_t D = p->Dq, Dv = p->Dv, rows = p->group * p->Lq;
-    const float *k = p->k.data, *v = p->v.data;
+    const char *k = p->k.data, *v = p->v.data; /* rows of f32, or f16 when half */
+    const int half = p->k.dtype == ATTN_F16; /* then v is f16 too (attn_tiled_unsupported) */
+    const int64_t kes = (int64_t)attn_dtype_size(p->k.dtype), ves = (int64_t)attn_dtype_size(p->v.dtype);
     const uint32_t threshold = attn_dropout_threshold(p->dropout_p);
     const float keep_scale = (float)(1.0 / (1.0 - p->dropout_p));
     const bool cosine = p->score == ATTN_SCORE_COSINE;
     const bool elementwise = p->softcap > 0 || p->alibi || p->has_bias || p->has_mask;
     for (int64_t rr = 0; rr < rows; rr++) {
         int64_t h = hk * p->group + rr / p->Lq, i = rr % p->Lq;
-        float qsc = cosine ? attn_cosine_factor(p->scale, attn_row_norm(p->q.data, &p->q, b, h, i, D))
+        float qsc = cosine ? attn_cosine_factor(p->scale, attn_row_norm(&p->q, b, h, i, D))
                            : (float)p->scale;
+        load_row(uk, &p->q, b, h, i, D, w->qs + rr * D);
         for (int64_t d = 0; d < D; d++)
-            w->qs[rr * D + d] = qsc * ((const float *)p->q.data)[attn_off4(&p->q, b, h, i, d)];
+            w->qs[rr * D + d] *= qsc;
         pm[rr] = -INFINITY, pl[rr] = 0;
         memset(po + rr * Dv, 0, (size_t)Dv * sizeof(float));
     }
@@ -405,20 +427,21 @@ static void dec_chunk(const attn_problem *p, const attn_ukernels *uk, dec_ws *w,
     for (int64_t j0 = c0;; j0 += DEC_BK) {
         /* nk == 0: past the chunk's end, only the last block's values are left */
         int64_t nk = j0 >= c1 ? 0 : c1 - j0 < DEC_BK ? c1 - j0 : DEC_BK, npad = round_up(nk, ATTN_LANES);
-        const float **vr = w->vrows[cur], *const *vprev = w->vrows[cur ^ 1];
+        const void **vr = w->vrows[cur], *const *vprev = w->vrows[cur ^ 1];
         for (int64_t jj = 0; jj < nk; jj++) {
-            w->krows[jj] = k + attn_off4(&p->k, b, hk, j0 + jj, 0);
-            vr[jj] = v + attn_off4(&p->v, b, hk, j0 + jj, 0);
+            w->krows[jj] = k + attn_off4(&p->k, b, hk, j0 + jj, 0) * kes;
+            vr[jj] = v + attn_off4(&p->v, b, hk, j0 + jj, 0) * ves;
             if (cosine)
-                w->kinv[jj] = attn_cosine_factor(1.0, attn_row_norm(k, &p->k, b, hk, j0 + jj, D));
+                w->kinv[jj] = attn_cosine_factor(1.0, attn_row_norm(&p->k, b, hk, j0 + jj, D));
         }
         /* this block's scores (when a row sees one of its keys) and the
          * previous block's values, every row at once */
         const bool any_seen = nk > 0 && jlo < j0 + nk && jhi > j0;
         for (int64_t r0 = 0; r0 < rows; r0 += ATTN_DEC_ROWS) {
             int nr = (int)(rows - r0 < ATTN_DEC_ROWS ? rows - r0 : ATTN_DEC_ROWS);
-            uk->dot_axpy_rows(nr, w->qs + r0 * D, D, w->krows, any_seen && k_unit ? nk : 0, D, w->s[cur] + r0 * DEC_BK,
-                              w->s[cur ^ 1] + r0 * DEC_BK, DEC_BK, po + r0 * Dv, Dv, vprev, v_unit ? nprev : 0, Dv);
+            uk->dot_axpy_rows(nr, half, w->qs + r0 * D, D, w->krows, any_seen && k_unit ? nk : 0, D,
+                              w->s[cur] + r0 * DEC_BK, w->s[cur ^ 1] + r0 * DEC_BK, DEC_BK, po + r0 * Dv, Dv, vprev,
+                              v_unit ? nprev : 0, Dv);
         }
         for (int64_t rr = 0; rr < rows; rr++) {
             const int64_t h = hk * p->group + rr / p->Lq, i = rr % p->Lq;
@@ -429,9 +452,9 @@ static void dec_chunk(const attn_problem *p, const attn_ukernels *uk, dec_ws *w,
                 for (int64_t jj = 0; jj < nprev; jj++) {
                     if (attn_hidden_weight(wprev[jj]))
                         continue; /* hidden: V is not touched */
-                    const float *vj = v + attn_off4(&p->v, b, hk, jprev + jj, 0);
+                    const int64_t vj = attn_off4(&p->v, b, hk, jprev + jj, 0);
                     for (int64_t d = 0; d < Dv; d++)
-                        o[d] += wprev[jj] * vj[d * p->v.st[3]];
+                        o[d] += wprev[jj] * attn_in_f32(&p->v, vj + d * p->v.st[3]);
                 }
             if (!seen) {
                 for (int64_t jj = 0; jj < nk; jj++)
@@ -440,10 +463,10 @@ static void dec_chunk(const attn_problem *p, const attn_ukernels *uk, dec_ws *w,
             }
             if (!k_unit)
                 for (int64_t jj = 0; jj < nk; jj++) {
-                    const float *kj = k + attn_off4(&p->k, b, hk, j0 + jj, 0);
+                    const int64_t kj = attn_off4(&p->k, b, hk, j0 + jj, 0);
                     float acc = 0;
                     for (int64_t d = 0; d < D; d++)
-                        acc += qr[d] * kj[d * p->k.st[3]];
+                        acc += qr[d] * attn_in_f32(&p->k, kj + d * p->k.st[3]);
                     s[jj] = acc;
                 }
             for (int64_t jj = nk; jj < npad; jj++)
@@ -530,8 +553,8 @@ static attn_status flash_decode(const attn_problem *p, const attn_ukernels *uk)
         else {
             float *ptrs = base + 2 * rows * DEC_BK; /* 8-byte aligned: rows * DEC_BK is even */
             w = (dec_ws){.s = {base, base + rows * DEC_BK},
-                         .krows = (const float **)ptrs,
-                         .vrows = {(const float **)(ptrs + 2 * DEC_BK), (const float **)(ptrs + 4 * DEC_BK)},
+                         .krows = (const void **)ptrs,
+                         .vrows = {(const void **)(ptrs + 2 * DEC_BK), (const void **)(ptrs + 4 * DEC_BK)},
                          .kinv = ptrs + 6 * DEC_BK,
                          .qs = ptrs + 7 * DEC_BK};
         }

@@ -110,13 +110,16 @@ typedef struct attn_ukernels {
      *   s[r lds + j] = sum_{d<D} q_r[d] * k[j][d]                  for j < nk,
      *   o[r ldo + d] += sum_{j<nv} w[r lds + j] * v[j][d]          for d < Dv,
      * skipping weights +0 (hidden keys, attn_hidden_weight; a V row that no
-     * row weighs is not read); the rows of k and v contiguous.  Both walks
+     * row weighs is not read); the rows of k and v contiguous, f32, or
+     * binary16 (uint16_t) when half.  Both walks
      * advance key by key together, so that K and V stream from memory at
      * once (the driver pairs one block's keys with the previous block's
      * values), and each K or V row serves every query row. */
-    void (*dot_axpy_rows)(int nr, const float *q, int64_t ldq, const float *const *k, int64_t nk, int64_t D,
-                          float *s, const float *w, int64_t lds, float *o, int64_t ldo, const float *const *v,
+    void (*dot_axpy_rows)(int nr, int half, const float *q, int64_t ldq, const void *const *k, int64_t nk, int64_t D,
+                          float *s, const float *w, int64_t lds, float *o, int64_t ldo, const void *const *v,
                           int64_t nv, int64_t Dv);
+    /* dst[i] = src[i] (binary16 to float, exact), i < n. */
+    void (*f16_to_f32)(float *dst, const uint16_t *src, int64_t n);
     /* Peak probe: run `iters` rounds of independent FMA chains, return the
      * number of flops done (the caller times it). */
     double (*fma_probe)(int64_t iters);
@@ -127,7 +130,7 @@ extern const attn_ukernels attn_uk_avx2;
 extern const attn_ukernels attn_uk_avx512;
 
 /* CPU detection (src/cpu/cpu.c), done once. */
-bool attn_cpu_avx2(void);   /* AVX2 + FMA with YMM state enabled by the OS */
+bool attn_cpu_avx2(void);   /* AVX2 + FMA + F16C with YMM state enabled by the OS */
 bool attn_cpu_avx512(void); /* AVX-512F/DQ/BW/VL with ZMM state enabled by the OS */
 int64_t attn_cpu_l2_bytes(void); /* one core's L2 cache (1 MiB when unknown) */
 
@@ -139,12 +142,18 @@ const attn_ukernels *attn_ukernels_get(attn_kernel k);
  * ("f64 inputs", "the weights output", ...) for messages. */
 const char *attn_tiled_unsupported(const attn_problem *p);
 
-/* |x| of row (a, b, c, :) of an f32 view (n elements), summed in double. */
-static inline double attn_row_norm(const float *x, const attn_view4 *v, int64_t a, int64_t b, int64_t c, int64_t n)
+/* Element off of an input view of the tiled kernels (f32 or f16) as float. */
+static inline float attn_in_f32(const attn_view4 *v, int64_t off)
+{
+    return v->dtype == ATTN_F16 ? attn_half_to_float(((const uint16_t *)v->data)[off]) : ((const float *)v->data)[off];
+}
+
+/* |x| of row (a, b, c, :) of an f32 or f16 view (n elements), summed in double. */
+static inline double attn_row_norm(const attn_view4 *v, int64_t a, int64_t b, int64_t c, int64_t n)
 {
     double acc = 0;
     for (int64_t d = 0; d < n; d++) {
-        double e = x[attn_off4(v, a, b, c, d)];
+        double e = attn_in_f32(v, attn_off4(v, a, b, c, d));
         acc += e * e;
     }
     return sqrt(acc);

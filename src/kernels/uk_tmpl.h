@@ -4,6 +4,7 @@
  * Included by uk_avx2.c and uk_avx512.c after they define:
  *   VF, W (lanes), VZERO(), VLOAD(p), VSTORE(p, v), VSET1(x), VFMA(a, b, c) = a*b + c,
  *   VMAX(a, b), VADD, VSUB, VMUL, VEXP(x) (see below), VEXP_KEEP(s, x) = VEXP(x) where s != -inf else 0,
+ *   VLOADH(p) (W binary16 values at p, as floats),
  *   VHSUM(v) (sum of the lanes), VBLEND_EQ(a, b, t, f) = t where a == b else f,
  *   RVMAX (vectors of lanes per register tile), NCMAX (broadcast columns per tile),
  *   UK_NAME (the table's name), UK_ID (its attn_kernel).
@@ -269,10 +270,21 @@ static void dsoftmax(const float *p, float *dp, int64_t n, int64_t per, const fl
     }
 }
 
+/* W values of a K or V row at element d, and one value: f32, or binary16
+ * when half (a compile-time constant in every caller). */
+UK_INLINE VF kv_load(const void *row, int64_t d, const int half)
+{
+    return half ? VLOADH((const uint16_t *)row + d) : VLOAD((const float *)row + d);
+}
+UK_INLINE float kv_elem(const void *row, int64_t d, const int half)
+{
+    return half ? attn_half_to_float(((const uint16_t *)row)[d]) : ((const float *)row)[d];
+}
+
 /* Decode, one key of nr query rows: s[r lds + j] = q_r . kj (the same sums,
  * in the same order, for any nr). */
-UK_INLINE void dec_dot(const int nr, const float *q, int64_t ldq, const float *kj, int64_t D, float *s, int64_t lds,
-                       int64_t j)
+UK_INLINE void dec_dot(const int nr, const int half, const float *q, int64_t ldq, const void *kj, int64_t D, float *s,
+                       int64_t lds, int64_t j)
 {
     const int64_t Dw = D / W * W;
     VF a0[ATTN_DEC_ROWS], a1[ATTN_DEC_ROWS];
@@ -280,29 +292,29 @@ UK_INLINE void dec_dot(const int nr, const float *q, int64_t ldq, const float *k
         a0[r] = VZERO(), a1[r] = VZERO();
     int64_t d = 0;
     for (; d + 2 * W <= Dw; d += 2 * W) {
-        const VF k0 = VLOAD(kj + d), k1 = VLOAD(kj + d + W);
+        const VF k0 = kv_load(kj, d, half), k1 = kv_load(kj, d + W, half);
         for (int r = 0; r < nr; r++) {
             a0[r] = VFMA(VLOAD(q + r * ldq + d), k0, a0[r]);
             a1[r] = VFMA(VLOAD(q + r * ldq + d + W), k1, a1[r]);
         }
     }
     for (; d < Dw; d += W) {
-        const VF k0 = VLOAD(kj + d);
+        const VF k0 = kv_load(kj, d, half);
         for (int r = 0; r < nr; r++)
             a0[r] = VFMA(VLOAD(q + r * ldq + d), k0, a0[r]);
     }
     for (int r = 0; r < nr; r++) {
         float acc = VHSUM(VADD(a0[r], a1[r]));
         for (int64_t e = Dw; e < D; e++)
-            acc += q[r * ldq + e] * kj[e];
+            acc += q[r * ldq + e] * kv_elem(kj, e, half);
         s[r * lds + j] = acc;
     }
 }
 
 /* Decode, one value row vj for nr rows: o_r += w[r lds + j] vj for the rows
  * whose weight is not hidden; when every row's is, vj is not read. */
-UK_INLINE void dec_axpy(const int nr, const float *w, int64_t lds, int64_t j, const float *vj, float *o, int64_t ldo,
-                        int64_t Dv)
+UK_INLINE void dec_axpy(const int nr, const int half, const float *w, int64_t lds, int64_t j, const void *vj, float *o,
+                        int64_t ldo, int64_t Dv)
 {
     int act[ATTN_DEC_ROWS], na = 0;
     VF b[ATTN_DEC_ROWS];
@@ -314,17 +326,17 @@ UK_INLINE void dec_axpy(const int nr, const float *w, int64_t lds, int64_t j, co
     const int64_t Dvw = Dv / W * W;
     if (na == nr) { /* the usual case: every row, a loop of constant shape */
         for (int64_t d = 0; d < Dvw; d += W) {
-            const VF x = VLOAD(vj + d);
+            const VF x = kv_load(vj, d, half);
             for (int r = 0; r < nr; r++)
                 VSTORE(o + r * ldo + d, VFMA(b[r], x, VLOAD(o + r * ldo + d)));
         }
         for (int64_t d = Dvw; d < Dv; d++)
             for (int r = 0; r < nr; r++)
-                o[r * ldo + d] += w[r * lds + j] * vj[d];
+                o[r * ldo + d] += w[r * lds + j] * kv_elem(vj, d, half);
         return;
     }
     for (int64_t d = 0; d < Dvw; d += W) {
-        const VF x = VLOAD(vj + d);
+        const VF x = kv_load(vj, d, half);
         for (int a = 0; a < na; a++) {
             float *od = o + act[a] * ldo + d;
             VSTORE(od, VFMA(b[a], x, VLOAD(od)));
@@ -332,18 +344,18 @@ UK_INLINE void dec_axpy(const int nr, const float *w, int64_t lds, int64_t j, co
     }
     for (int64_t d = Dvw; d < Dv; d++)
         for (int a = 0; a < na; a++)
-            o[act[a] * ldo + d] += w[act[a] * lds + j] * vj[d];
+            o[act[a] * ldo + d] += w[act[a] * lds + j] * kv_elem(vj, d, half);
 }
 
-UK_INLINE void dec_rows(const int nr, const float *q, int64_t ldq, const float *const *k, int64_t nk, int64_t D,
-                        float *s, const float *w, int64_t lds, float *o, int64_t ldo, const float *const *v,
-                        int64_t nv, int64_t Dv)
+UK_INLINE void dec_rows(const int nr, const int half, const float *q, int64_t ldq, const void *const *k, int64_t nk,
+                        int64_t D, float *s, const float *w, int64_t lds, float *o, int64_t ldo,
+                        const void *const *v, int64_t nv, int64_t Dv)
 {
     for (int64_t j = 0; j < nk || j < nv; j++) {
         if (j < nk)
-            dec_dot(nr, q, ldq, k[j], D, s, lds, j);
+            dec_dot(nr, half, q, ldq, k[j], D, s, lds, j);
         if (j < nv)
-            dec_axpy(nr, w, lds, j, v[j], o, ldo, Dv);
+            dec_axpy(nr, half, w, lds, j, v[j], o, ldo, Dv);
     }
 }
 
@@ -351,12 +363,17 @@ UK_INLINE void dec_rows(const int nr, const float *q, int64_t ldq, const float *
  * they stream from memory at once (one after the other, each stream alone
  * fills the memory pipeline less: about 1.4x the time, bench/README.md),
  * and each row of K and V is read once for all nr query rows. */
-static void dot_axpy_rows(int nr, const float *q, int64_t ldq, const float *const *k, int64_t nk, int64_t D, float *s,
-                          const float *w, int64_t lds, float *o, int64_t ldo, const float *const *v, int64_t nv,
-                          int64_t Dv)
+static void dot_axpy_rows(int nr, int half, const float *q, int64_t ldq, const void *const *k, int64_t nk, int64_t D,
+                          float *s, const float *w, int64_t lds, float *o, int64_t ldo, const void *const *v,
+                          int64_t nv, int64_t Dv)
 {
 #define UK_DEC_CASE(NR)                                                                                          \
-    case NR: dec_rows(NR, q, ldq, k, nk, D, s, w, lds, o, ldo, v, nv, Dv); break;
+    case NR:                                                                                                     \
+        if (half)                                                                                                \
+            dec_rows(NR, 1, q, ldq, k, nk, D, s, w, lds, o, ldo, v, nv, Dv);                                     \
+        else                                                                                                     \
+            dec_rows(NR, 0, q, ldq, k, nk, D, s, w, lds, o, ldo, v, nv, Dv);                                     \
+        break;
     switch (nr) {
     UK_DEC_CASE(1)
     UK_DEC_CASE(2)
@@ -368,6 +385,15 @@ static void dot_axpy_rows(int nr, const float *q, int64_t ldq, const float *cons
     default: ATTN_ASSERT(0);
     }
 #undef UK_DEC_CASE
+}
+
+static void f16_to_f32(float *dst, const uint16_t *src, int64_t n)
+{
+    int64_t d = 0;
+    for (; d + W <= n; d += W)
+        VSTORE(dst + d, VLOADH(src + d));
+    for (; d < n; d++)
+        dst[d] = attn_half_to_float(src[d]);
 }
 
 static double fma_probe(int64_t iters)
@@ -403,5 +429,6 @@ const attn_ukernels UK_TABLE = {
     .exp_sub = exp_sub,
     .dsoftmax = dsoftmax,
     .dot_axpy_rows = dot_axpy_rows,
+    .f16_to_f32 = f16_to_f32,
     .fma_probe = fma_probe,
 };
