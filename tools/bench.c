@@ -1,9 +1,12 @@
 /*
  * bench.c - `attn bench`: speed and memory, measured (issue 3).
  *
- *   attn bench [--op fwd|bwd|decode] [--shape B,H,Lq,Lk,D] [--kv-heads HKV] [--causal]
- *              [--threads N] [--kernel NAME] [--rounds N] [--json] [--memory]
+ *   attn bench [--op fwd|bwd|decode] [--shape B,H,Lq,Lk,D] [--kv-heads HKV] [--kv-dtype f32|f16]
+ *              [--causal] [--threads N] [--kernel NAME] [--rounds N] [--json] [--memory]
  *
+ * --kv-dtype f16: K and V stored as binary16 (a half-precision key/value
+ * cache; the same random values rounded), forward and decode only.  The
+ * check slice gives the reference the same f16 K and V.
  * --kv-heads: K and V have HKV heads (a divisor of H; default H), each
  * shared by H / HKV query heads (GQA; MQA with 1).  Each case is first
  * checked against the reference on a slice (the first key/value head with
@@ -42,6 +45,7 @@ typedef struct bcase {
     int64_t B, H, Lq, Lk, D;
     int causal;
     int64_t Hkv; /* key/value heads, a divisor of H (0: H) */
+    int kv_half; /* K and V in f16 */
 } bcase;
 
 typedef struct bopts {
@@ -75,28 +79,61 @@ static float *rand_f32(int64_t n, uint64_t *state)
     return x;
 }
 
-/* Tensors of one problem: q (B,H,Lq,D), k, v (B,H,Lk,D), out/dout (B,H,Lq,D), lse. */
+/* Tensors of one problem: q (B,H,Lq,D), k, v (B,H,Lk,D), out/dout (B,H,Lq,D),
+ * lse; with kv_half, K and V live in k16, v16 (f16) and k, v are NULL. */
 typedef struct prob {
     int64_t B, H, Hkv, Lq, Lk, D;
+    int kv_half;
     float *q, *k, *v, *out, *lse, *dout, *dq, *dk, *dv;
+    uint16_t *k16, *v16;
     attn_tensor tq, tk, tv, tout, tlse, tdout, tdq, tdk, tdv;
 } prob;
 
-static int prob_init(prob *p, int64_t B, int64_t H, int64_t Hkv, int64_t Lq, int64_t Lk, int64_t D, int bwd)
+/* x (n floats, freed) as f16 in a new buffer, or NULL (x freed either way). */
+static uint16_t *to_half(float *x, int64_t n)
+{
+    uint16_t *h = x ? malloc((size_t)(n > 0 ? n : 1) * sizeof(uint16_t)) : NULL;
+    if (h)
+        attn_f16_from_f32(h, x, (size_t)n);
+    free(x);
+    return h;
+}
+
+/* The view of K or V (kv: 0 or 1) of key/value head hh: (1, 1, Lk, D). */
+static attn_tensor kv_head(const prob *p, int kv, int64_t hh)
+{
+    int64_t off = hh * p->Lk * p->D;
+    if (p->kv_half)
+        return attn_tensor_4d((kv ? p->v16 : p->k16) + off, ATTN_F16, 1, 1, p->Lk, p->D);
+    return attn_tensor_4d((kv ? p->v : p->k) + off, ATTN_F32, 1, 1, p->Lk, p->D);
+}
+
+static int prob_init(prob *p, int64_t B, int64_t H, int64_t Hkv, int64_t Lq, int64_t Lk, int64_t D, int bwd,
+                     int kv_half)
 {
     memset(p, 0, sizeof *p);
-    p->B = B, p->H = H, p->Hkv = Hkv, p->Lq = Lq, p->Lk = Lk, p->D = D;
+    p->B = B, p->H = H, p->Hkv = Hkv, p->Lq = Lq, p->Lk = Lk, p->D = D, p->kv_half = kv_half;
     uint64_t st = 12345;
     int64_t nq = B * H * Lq * D, nk = B * Hkv * Lk * D;
     p->q = rand_f32(nq, &st), p->k = rand_f32(nk, &st), p->v = rand_f32(nk, &st);
+    if (kv_half) {
+        p->k16 = to_half(p->k, nk), p->v16 = to_half(p->v, nk), p->k = p->v = NULL;
+        if (!p->k16 || !p->v16)
+            return -1;
+    }
     p->out = rand_f32(nq, &st), p->lse = rand_f32(B * H * Lq, &st);
     if (bwd)
         p->dout = rand_f32(nq, &st), p->dq = rand_f32(nq, &st), p->dk = rand_f32(nk, &st), p->dv = rand_f32(nk, &st);
-    if (!p->q || !p->k || !p->v || !p->out || !p->lse || (bwd && (!p->dout || !p->dq || !p->dk || !p->dv)))
+    if (!p->q || (!kv_half && (!p->k || !p->v)) || !p->out || !p->lse ||
+        (bwd && (!p->dout || !p->dq || !p->dk || !p->dv)))
         return -1;
     p->tq = attn_tensor_4d(p->q, ATTN_F32, B, H, Lq, D);
-    p->tk = attn_tensor_4d(p->k, ATTN_F32, B, Hkv, Lk, D);
-    p->tv = attn_tensor_4d(p->v, ATTN_F32, B, Hkv, Lk, D);
+    p->tk = kv_head(p, 0, 0), p->tv = kv_head(p, 1, 0);
+    for (int kv = 0; kv < 2; kv++) { /* every head */
+        attn_tensor *t = kv ? &p->tv : &p->tk;
+        t->shape[0] = B, t->shape[1] = Hkv;
+        t->stride[1] = Lk * D, t->stride[0] = Hkv * Lk * D;
+    }
     p->tout = attn_tensor_4d(p->out, ATTN_F32, B, H, Lq, D);
     p->tlse = attn_tensor_3d(p->lse, ATTN_F32, B, H, Lq);
     if (bwd) {
@@ -110,7 +147,7 @@ static int prob_init(prob *p, int64_t B, int64_t H, int64_t Hkv, int64_t Lq, int
 
 static void prob_free(prob *p)
 {
-    free(p->q), free(p->k), free(p->v), free(p->out), free(p->lse);
+    free(p->q), free(p->k), free(p->v), free(p->k16), free(p->v16), free(p->out), free(p->lse);
     free(p->dout), free(p->dq), free(p->dk), free(p->dv);
 }
 
@@ -152,7 +189,8 @@ static int check_slice(const bcase *c, const bopts *bo, double *max_err, double 
     int64_t rows = c->Lq < 128 ? c->Lq : 128, group = c->H / c->Hkv;
     *slice_rows = rows;
     prob a, r;
-    if (prob_init(&a, 1, group, 1, rows, c->Lk, c->D, bwd) || prob_init(&r, 1, group, 1, rows, c->Lk, c->D, bwd)) {
+    if (prob_init(&a, 1, group, 1, rows, c->Lk, c->D, bwd, c->kv_half) ||
+        prob_init(&r, 1, group, 1, rows, c->Lk, c->D, bwd, c->kv_half)) {
         fprintf(stderr, "attn: error: out of memory for the check slice\n");
         return -1;
     }
@@ -186,19 +224,28 @@ static int check_slice(const bcase *c, const bopts *bo, double *max_err, double 
     return 0;
 }
 
-/* Seconds to read K and V once: a parallel sum over both. */
+/* Seconds to read K and V once, as stored (f32 or f16): a parallel sum over both. */
 static double read_time(const prob *p, int threads)
 {
     /* like the kernel's rounds: one head's K and V per round, median x heads */
     int64_t heads = p->B * p->Hkv, n = p->Lk * p->D;
     double t[63];
     for (int r = 0; r < 63; r++) {
-        const float *k = p->k + (r % heads) * n, *v = p->v + (r % heads) * n;
         double t0 = now();
         float s = 0;
+        if (p->kv_half) { /* the bits as integers: the read, not a conversion */
+            const uint16_t *k = p->k16 + (r % heads) * n, *v = p->v16 + (r % heads) * n;
+            uint32_t si = 0;
+#pragma omp parallel for simd num_threads(threads) reduction(+ : si) schedule(static)
+            for (int64_t i = 0; i < n; i++)
+                si += (uint32_t)k[i] + v[i];
+            s = (float)si;
+        } else {
+            const float *k = p->k + (r % heads) * n, *v = p->v + (r % heads) * n;
 #pragma omp parallel for simd num_threads(threads) reduction(+ : s) schedule(static)
-        for (int64_t i = 0; i < n; i++)
-            s += k[i] + v[i];
+            for (int64_t i = 0; i < n; i++)
+                s += k[i] + v[i];
+        }
         t[r] = (now() - t0) * (double)heads;
         if (s == 12345.678f)
             fprintf(stderr, " ");
@@ -215,7 +262,7 @@ static int run_case(const bcase *c, const bopts *bo)
     if (check_slice(c, bo, &max_err, &ref_gflops, &slice_rows))
         return 1;
     prob p;
-    if (prob_init(&p, c->B, c->H, c->Hkv, c->Lq, c->Lk, c->D, bwd)) {
+    if (prob_init(&p, c->B, c->H, c->Hkv, c->Lq, c->Lk, c->D, bwd, c->kv_half)) {
         fprintf(stderr, "attn: error: out of memory for B=%lld H=%lld Lq=%lld Lk=%lld D=%lld\n", (long long)c->B,
                 (long long)c->H, (long long)c->Lq, (long long)c->Lk, (long long)c->D);
         prob_free(&p);
@@ -254,8 +301,7 @@ static int run_case(const bcase *c, const bopts *bo)
          tries++) {
         int64_t hh = n % heads;
         attn_tensor hq = attn_tensor_4d(p.q + hh * nq, ATTN_F32, 1, group, c->Lq, c->D);
-        attn_tensor hk = attn_tensor_4d(p.k + hh * nk, ATTN_F32, 1, 1, c->Lk, c->D);
-        attn_tensor hv = attn_tensor_4d(p.v + hh * nk, ATTN_F32, 1, 1, c->Lk, c->D);
+        attn_tensor hk = kv_head(&p, 0, hh), hv = kv_head(&p, 1, hh);
         attn_tensor ho = attn_tensor_4d(p.out + hh * nq, ATTN_F32, 1, group, c->Lq, c->D);
         attn_tensor hl = attn_tensor_3d(p.lse + hh * group * c->Lq, ATTN_F32, 1, group, c->Lq);
         attn_status st;
@@ -296,11 +342,11 @@ static int run_case(const bcase *c, const bopts *bo)
                "\"kernel\":\"%s\",\"median_ms\":%.4f,\"min_ms\":%.4f,\"rounds\":%d,\"gflops\":%.2f,"
                "\"peak_gflops\":%.2f,\"pct_peak\":%.2f,\"max_err\":%.3g,\"check\":\"B=1 H=%lld Hkv=1 Lq=%lld slice\","
                "\"pct_peak_paired\":%.2f,\"ref_gflops\":%.3f,\"speedup_vs_ref\":%.1f,\"full_call_ms\":%.3f,"
-               "\"Hkv\":%lld",
+               "\"Hkv\":%lld,\"kv_dtype\":\"%s\"",
                c->op, (long long)c->B, (long long)c->H, (long long)c->Lq, (long long)c->Lk, (long long)c->D,
                c->causal ? "true" : "false", threads, attn_kernel_name(used), med * 1e3, times[0] * 1e3, n, gf,
                bo->peak, 100 * gf / bo->peak, max_err, (long long)group, (long long)slice_rows, pct_paired, ref_gflops,
-               gf / ref_gflops, full_s * 1e3, (long long)c->Hkv);
+               gf / ref_gflops, full_s * 1e3, (long long)c->Hkv, c->kv_half ? "f16" : "f32");
         if (decode)
             printf(",\"read_kv_ms\":%.4f,\"ratio_to_read\":%.3f", rd * 1e3, med / rd);
         printf("}\n");
@@ -308,6 +354,8 @@ static int run_case(const bcase *c, const bopts *bo)
         char hkv[32] = "";
         if (c->Hkv != c->H)
             snprintf(hkv, sizeof hkv, " Hkv=%lld", (long long)c->Hkv);
+        if (c->kv_half)
+            snprintf(hkv + strlen(hkv), sizeof hkv - strlen(hkv), " kv=f16");
         printf("%-6s B=%lld H=%lld%s Lq=%lld Lk=%lld D=%lld %-6s threads=%d kernel=%-9s median %9.3f ms (%3d rounds)  "
                "%7.1f GFLOP/s  %5.1f%% of peak (%.1f%% paired)  x%.0f vs reference  max_err %.2g",
                c->op, (long long)c->B, (long long)c->H, hkv, (long long)c->Lq, (long long)c->Lk, (long long)c->D,
@@ -333,7 +381,7 @@ static int run_memory(const bopts *bo, int causal)
 {
     const int64_t N = 65536, D = 64;
     prob p;
-    if (prob_init(&p, 1, 1, 1, N, N, D, 1)) {
+    if (prob_init(&p, 1, 1, 1, N, N, D, 1, 0)) {
         fprintf(stderr, "attn: error: out of memory\n");
         return 1;
     }
@@ -377,8 +425,9 @@ static int run_memory(const bopts *bo, int causal)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: attn bench [--op fwd|bwd|decode] [--shape B,H,Lq,Lk,D] [--kv-heads HKV] [--causal] "
-                    "[--threads N] [--kernel auto|reference|scalar|avx2|avx512] [--rounds N] [--json] [--memory]\n");
+    fprintf(stderr, "usage: attn bench [--op fwd|bwd|decode] [--shape B,H,Lq,Lk,D] [--kv-heads HKV] "
+                    "[--kv-dtype f32|f16] [--causal] [--threads N] [--kernel auto|reference|scalar|avx2|avx512] "
+                    "[--rounds N] [--json] [--memory]\n");
     return 2;
 }
 
@@ -416,6 +465,12 @@ int attn_cmd_bench(int argc, char **argv)
                 return 2;
             }
             one.Hkv = hkv, a++;
+        } else if (strcmp(s, "--kv-dtype") == 0 && val) {
+            if (strcmp(val, "f32") && strcmp(val, "f16")) {
+                fprintf(stderr, "attn: error: --kv-dtype is '%s', expected f32 or f16\n", val);
+                return 2;
+            }
+            one.kv_half = strcmp(val, "f16") == 0, a++;
         } else if (strcmp(s, "--causal") == 0)
             one.causal = 1;
         else if (strcmp(s, "--threads") == 0 && val) {
@@ -463,6 +518,11 @@ int attn_cmd_bench(int argc, char **argv)
                 (long long)one.Hkv, (long long)one.H);
         return 2;
     }
+    if (one.kv_half && (memory || !have_shape || strcmp(one.op, "bwd") == 0)) {
+        fprintf(stderr, "attn: error: --kv-dtype f16 needs --shape and --op fwd or decode (the tiled backward takes "
+                        "f32 inputs only)\n");
+        return 2;
+    }
     int threads = bo.threads > 0 ? bo.threads : attn_get_num_threads();
     bo.peak = attn_peak_gflops(threads, 400);
     if (!bo.json)
@@ -473,9 +533,11 @@ int attn_cmd_bench(int argc, char **argv)
     if (have_shape)
         return run_case(&one, &bo);
     static const bcase sweep[] = {
-        {"fwd", 1, 8, 4096, 4096, 128, 0, 8}, {"fwd", 1, 8, 4096, 4096, 64, 1, 8}, {"fwd", 1, 8, 4096, 4096, 64, 0, 8},
-        {"fwd", 1, 8, 1024, 1024, 64, 0, 8},  {"bwd", 1, 8, 4096, 4096, 64, 0, 8}, {"bwd", 1, 8, 4096, 4096, 128, 0, 8},
-        {"decode", 1, 8, 1, 32768, 128, 0, 8}, {"decode", 1, 32, 1, 32768, 128, 0, 8},
+        {"fwd", 1, 8, 4096, 4096, 128, 0, 8, 0},    {"fwd", 1, 8, 4096, 4096, 64, 1, 8, 0},
+        {"fwd", 1, 8, 4096, 4096, 64, 0, 8, 0},     {"fwd", 1, 8, 1024, 1024, 64, 0, 8, 0},
+        {"bwd", 1, 8, 4096, 4096, 64, 0, 8, 0},     {"bwd", 1, 8, 4096, 4096, 128, 0, 8, 0},
+        {"decode", 1, 8, 1, 32768, 128, 0, 8, 0},   {"decode", 1, 32, 1, 32768, 128, 0, 8, 0},
+        {"decode", 1, 8, 1, 32768, 128, 0, 8, 1}, /* an f16 key/value cache */
     };
     int rc = 0;
     for (size_t i = 0; i < sizeof sweep / sizeof *sweep; i++)
