@@ -3,7 +3,7 @@
 
 Pure Python (struct only, no NumPy), so the shell tests run anywhere.
 
-  cli_npy.py write PATH DTYPE SHAPE SEED        random normal values (DTYPE f4, f8 or b1;
+  cli_npy.py write PATH DTYPE SHAPE SEED        random normal values (DTYPE f4, f8, f2 or b1;
                                                  b1 = random booleans, each row keeping one true)
   cli_npy.py write PATH DTYPE SHAPE =v1,v2,...  the given values, in C order
   cli_npy.py shape PATH                          prints "DTYPE (s0, s1, ...)" as read
@@ -21,7 +21,7 @@ import random
 import struct
 import sys
 
-CODES = {"f4": ("<f4", "f", 4), "f8": ("<f8", "d", 8), "b1": ("|b1", "B", 1)}
+CODES = {"f4": ("<f4", "f", 4), "f8": ("<f8", "d", 8), "f2": ("<f2", "e", 2), "b1": ("|b1", "B", 1)}
 
 
 def numel(shape):
@@ -63,7 +63,7 @@ def read_npy(path):
     header = ast.literal_eval(data[start:start + hlen].decode("latin1"))
     if header["fortran_order"]:
         raise ValueError("%s: Fortran order" % path)
-    code = {"<f4": "f4", "<f8": "f8", "|b1": "b1"}[header["descr"]]
+    code = {"<f4": "f4", "<f8": "f8", "<f2": "f2", "|b1": "b1"}[header["descr"]]
     shape = tuple(header["shape"])
     n = numel(shape)
     _, fmt, size = CODES[code]

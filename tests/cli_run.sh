@@ -69,6 +69,8 @@ $NPY write vshort.npy f4 5,5 32
 $NPY write q1.npy f4 8 33
 $NPY write kh3.npy f4 2,3,7,8 34
 $NPY write vh3.npy f4 2,3,7,3 35
+$NPY write kf16.npy f2 2,2,7,8 36
+$NPY write vf16.npy f2 2,2,7,3 37
 printf 'not a npy file\n' >garbage.npy
 
 # -------------------------------------------------------------- results
@@ -93,6 +95,9 @@ expect_match "--score dot --scale 0.5" \
 expect_match "--score cosine" \
     -q q4.npy -k k4.npy -v v4.npy -o out.npy --weights out_w.npy --score cosine -- \
     --q q4.npy --k k4.npy --v v4.npy --out out.npy --weights out_w.npy --score cosine
+expect_match "f16 k and v (a half-precision cache), GQA, causal" \
+    -q q4.npy -k kf16.npy -v vf16.npy -o out.npy --lse out_l.npy --causal bottom-right -- \
+    --q q4.npy --k kf16.npy --v vf16.npy --out out.npy --lse out_l.npy --causal bottom-right
 expect_match "--score bilinear --score-w (8,8)" \
     -q q2.npy -k k2.npy -v v2.npy -o out.npy --weights out_w.npy --score bilinear --score-w w.npy -- \
     --q q2.npy --k k2.npy --v v2.npy --out out.npy --weights out_w.npy --score bilinear --score-w w.npy

@@ -6,7 +6,7 @@
 # Fetches ggml as vendored by the PyPI sdist ggml-python 0.0.45 (ggml 0.15.3; there is no Debian
 # package), builds it CPU-only (static, Release, GGML_NATIVE=ON) and bench/ggml/ggml_fa.c against it,
 # all under bench/ggml/.cache (kept: a second run skips every finished step). Then, for each case,
-# runs `attn bench --json` and ggml_fa (K/V in F32, then in F16) in turn, --reps times (default 3:
+# runs `attn bench --json` and ggml_fa with K/V in F32, then both with K/V in F16, --reps times (default 3:
 # the host is shared, so the two sides alternate rather than run one after the other), and prints
 # the JSON lines, then a table of the medians over the repetitions.
 #
@@ -106,7 +106,7 @@ one() { # one program's JSON line, echoed and appended to $out; dies if the prog
     cat "$cache/last.json"
     cat "$cache/last.json" >>"$out"
 }
-echo "run.sh: $reps repetitions of 3 cases x (attn, ggml F32 K/V, ggml F16 K/V), $threads threads;" \
+echo "run.sh: $reps repetitions of 3 cases x (attn, ggml) x (F32 K/V, F16 K/V), $threads threads;" \
     "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 i=1
 while [ "$i" -le "$reps" ]; do
@@ -114,8 +114,9 @@ while [ "$i" -le "$reps" ]; do
         # shellcheck disable=SC2086 # split the case into op, shape and the optional "causal"
         set -- $c
         op=$1 shape=$2 causal=${3:-}
-        one "$attn" bench --op "$op" --shape "$shape" ${causal:+--causal} --threads "$threads" --json
         for kv in f32 f16; do
+            one "$attn" bench --op "$op" --shape "$shape" ${causal:+--causal} --threads "$threads" --kv-dtype "$kv" \
+                --json
             one "$bin" --op "$op" --shape "$shape" ${causal:+--causal} --threads "$threads" --kv "$kv"
         done
     done
@@ -129,18 +130,19 @@ import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
 key = lambda r: (r["op"], r["B"], r["H"], r["Lq"], r["Lk"], r["D"], r["causal"], r["threads"])
 cases = list(dict.fromkeys(key(r) for r in rows))
-sides = ("attn", "f32", "f16")
-def runs(k, side, field):
-    return [r[field] for r in rows if key(r) == k and r.get("kv_type", "attn") == side]
+sides = ("attn f32", "ggml f32", "attn f16", "ggml f16")
+side = lambda r: f"ggml {r['kv_type']}" if "kv_type" in r else f"attn {r.get('kv_dtype', 'f32')}"
+def runs(k, s, field):
+    return [r[field] for r in rows if key(r) == k and side(r) == s]
 def name(k):
     op, B, H, Lq, Lk, D, causal, th = k
     return f"{op} B={B} H={H} Lq={Lq} Lk={Lk} D={D}" + (" causal" if causal else "") + f", {th} threads"
 print()
-print("| case | attn GFLOP/s | ggml GFLOP/s, F32 K/V | ggml GFLOP/s, F16 K/V | attn/ggml F32 | attn/ggml F16 |")
-print("| --- | ---: | ---: | ---: | ---: | ---: |")
+print("| case | attn, F32 K/V | ggml, F32 K/V | attn, F16 K/V | ggml, F16 K/V | attn/ggml F32 | attn/ggml F16 |")
+print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
 for k in cases:
-    a, f32, f16 = (statistics.median(runs(k, s, "gflops")) for s in sides)
-    print(f"| {name(k)} | {a:.1f} | {f32:.1f} | {f16:.1f} | {a / f32:.2f} | {a / f16:.2f} |")
+    a32, g32, a16, g16 = (statistics.median(runs(k, s, "gflops")) for s in sides)
+    print(f"| {name(k)} | {a32:.1f} | {g32:.1f} | {a16:.1f} | {g16:.1f} | {a32 / g32:.2f} | {a16 / g16:.2f} |")
 print()
 print("every run, in order (GFLOP/s of rounds of one head; median ms; largest max_err on the check slice;")
 print("for ggml also GFLOP/s of rounds of the whole problem in one graph):")
@@ -149,9 +151,9 @@ for k in cases:
     for s in sides:
         g = ", ".join(f"{x:.1f}" for x in runs(k, s, "gflops"))
         ms = ", ".join(f"{x:.2f}" for x in runs(k, s, "median_ms"))
-        label = "attn" if s == "attn" else f"ggml {s.upper()} K/V"
+        label = s.split()[0] + " " + s.split()[1].upper() + " K/V"
         line = f"    {label:13s} {g:22s} ms {ms:26s} max_err {max(runs(k, s, 'max_err')):.3g}"
-        if s != "attn":
+        if s.startswith("ggml"):
             line += "; rounds of the whole call: " + ", ".join(f"{x:.1f}" for x in runs(k, s, "call_gflops"))
         print(line)
 print(f"\nall JSON lines: {sys.argv[1]}")
