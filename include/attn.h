@@ -123,7 +123,8 @@ ATTN_API size_t attn_dtype_size(attn_dtype dtype);
 ATTN_API const char *attn_dtype_name(attn_dtype dtype);
 
 /* IEEE 754 binary16 ("half", ATTN_F16) from and to float, n values.  To half:
- * rounded to nearest, ties to even; beyond the largest half (65504) +-Inf;
+ * rounded to nearest, ties to even, whatever the floating-point rounding
+ * mode; from 65520 (halfway from the largest half, 65504, to 2^16) on +-Inf;
  * at or below half the smallest subnormal (2^-25) +-0; NaN stays NaN (quiet,
  * its sign and top payload bits kept).  To float: exact (NaN made quiet). */
 ATTN_API void attn_f16_from_f32(uint16_t *dst, const float *src, size_t n);
@@ -390,7 +391,7 @@ ATTN_API attn_status attn_backward(const attn_tensor *dq, const attn_tensor *dk,
                                    const attn_options *opts);
 
 /* Kernels.  The dispatch table lists, in order: the reference (always
- * available, every option, f32 and f64), then the tiled kernels scalar
+ * available, every option, f32, f64 and f16 inputs), then the tiled kernels scalar
  * (portable C), avx2 (AVX2 + FMA + F16C) and avx512 (AVX-512F), each available when
  * the CPU and the operating system support its instructions (CPUID, and
  * XGETBV for the YMM/ZMM register state).  The tiled kernels run f32

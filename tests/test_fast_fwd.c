@@ -127,6 +127,42 @@ done:
     free(ref_o), free(ref_l), free(lse), free(keep_o), free(keep_l);
 }
 
+/* f16 inputs on the reference (forward, backward, attn_scores): the same
+ * results, bitwise, as f32 inputs holding the same values (the reference
+ * reads both exactly, into double). */
+static void f16_reference_paths(test_rng *r)
+{
+    enum { L = 9, D = 6, N = L * D };
+    uint16_t h[3][N];
+    float f[3][N], g[2][5][N], s[2][L * L], dout[N];
+    for (int t = 0; t < 3; t++) {
+        for (int i = 0; i < N; i++)
+            f[t][i] = (float)test_normal(r);
+        attn_f16_from_f32(h[t], f[t], N);
+        attn_f32_from_f16(f[t], h[t], N);
+    }
+    for (int i = 0; i < N; i++)
+        dout[i] = (float)test_normal(r);
+    attn_options o = {0};
+    o.causal = ATTN_CAUSAL_BOTTOM_RIGHT;
+    o.kernel = ATTN_KERNEL_REFERENCE;
+    attn_tensor tdo = attn_tensor_2d(dout, ATTN_F32, L, D);
+    for (int half = 0; half <= 1; half++) {
+        attn_tensor in[3];
+        for (int t = 0; t < 3; t++)
+            in[t] = half ? attn_tensor_2d(h[t], ATTN_F16, L, D) : attn_tensor_2d(f[t], ATTN_F32, L, D);
+        attn_tensor out = attn_tensor_2d(g[half][0], ATTN_F32, L, D), lse = attn_tensor_1d(g[half][1], ATTN_F32, L);
+        attn_tensor dq = attn_tensor_2d(g[half][2], ATTN_F32, L, D), dk = attn_tensor_2d(g[half][3], ATTN_F32, L, D),
+                    dv = attn_tensor_2d(g[half][4], ATTN_F32, L, D), ts = attn_tensor_2d(s[half], ATTN_F32, L, L);
+        memset(g[half], 0, sizeof g[half]);
+        CHECK_OK(attn_forward(&out, &lse, NULL, &in[0], &in[1], &in[2], &o));
+        CHECK_OK(attn_backward(&dq, &dk, &dv, &tdo, &in[0], &in[1], &in[2], &out, &lse, &o));
+        CHECK_OK(attn_scores(&ts, &in[0], &in[1], &o));
+    }
+    CHECK(memcmp(g[0], g[1], sizeof g[0]) == 0, "f16 inputs: forward or backward differ from f32 inputs of the same values");
+    CHECK(memcmp(s[0], s[1], sizeof s[0]) == 0, "f16 inputs: attn_scores differs from f32 inputs of the same values");
+}
+
 int main(void)
 {
     uint64_t seed = test_seed();
@@ -226,6 +262,8 @@ int main(void)
         for (c.Lq = 3; c.Lq <= 16; c.Lq += 13)
             for (c.layout = 0; c.layout <= 2; c.layout += 2)
                 run(&c, &r);
+        c.half = 1, c.Lq = 2, c.layout = 1; /* q alone in f16 */
+        run(&c, &r);
     }
     { /* NaN and Inf in K and V of keys hidden from every row */
         cfg c;
@@ -329,6 +367,8 @@ int main(void)
         free(x.mask);
         free(x.bias);
     }
+
+    f16_reference_paths(&r);
 
     /* Forcing a tiled kernel on what it does not support fails clearly. */
     {

@@ -11,6 +11,7 @@
 #include "kernels/kernels.h"
 #include "testutil.h"
 
+#include <fenv.h>
 #include <math.h>
 #include <string.h>
 
@@ -98,6 +99,28 @@ static void test_f16(void)
               to_half(1e-30f) == 0,
           "f16 underflow: 2^-25 -> 0x%04x", to_half(0x1p-25f));
     CHECK(to_half(INFINITY) == 0x7c00 && to_half(-INFINITY) == 0xfc00, "f16 of +-Inf");
+    /* the same halves whatever the rounding mode: subnormals, ties, normals */
+    enum { NX = 3 * 2048 };
+    static float xs[NX];
+    static uint16_t want[NX], got[NX];
+    for (int i = 0; i < 2048; i++) {
+        float a = (float)half_value((uint16_t)i), b = (float)half_value((uint16_t)(i + 1)); /* subnormal range and up */
+        xs[3 * i] = (a + b) / 2, xs[3 * i + 1] = nextafterf(xs[3 * i], 1.0f);
+        xs[3 * i + 2] = (float)half_value((uint16_t)(0x3c00 + i)) * 1.000244f; /* normals, between neighbours */
+    }
+    attn_f16_from_f32(want, xs, NX);
+    const int modes[3] = {FE_UPWARD, FE_DOWNWARD, FE_TOWARDZERO};
+    for (int mi = 0; mi < 3; mi++) {
+        fesetround(modes[mi]);
+        attn_f16_from_f32(got, xs, NX);
+        fesetround(FE_TONEAREST);
+        int first = -1;
+        for (int i = 0; i < NX && first < 0; i++)
+            if (got[i] != want[i])
+                first = i;
+        CHECK(first < 0, "f16 of %.9g is 0x%04x under rounding mode %d, 0x%04x to nearest", first < 0 ? 0 : xs[first],
+              first < 0 ? 0 : got[first], modes[mi], first < 0 ? 0 : want[first]);
+    }
     /* every table's conversion, on every half (odd lengths: vector tails) */
     for (int k = ATTN_KERNEL_SCALAR; k <= ATTN_KERNEL_AVX512; k++) {
         const attn_ukernels *uk = attn_ukernels_get((attn_kernel)k);

@@ -34,7 +34,7 @@ static const char usage_text[] =
     "  -q, --q FILE        queries, a matrix (Lq, D): one vector per row\n"
     "  -k, --k FILE        keys (Lk, D)\n"
     "  -v, --v FILE        values (Lk, Dv)\n"
-    "                      FILE is a .npy file (float32/float64, 2-D) or a CSV file: rows of\n"
+    "                      FILE is a .npy file (float32/float64/float16, 2-D) or a CSV file: rows of\n"
     "                      comma-separated numbers, one vector per line, '#' starts a comment\n"
     "      --score NAME    scaled_dot (default): q.k / sqrt(D); dot: q.k; cosine: q.k / (|q| |k|)\n"
     "                      (bilinear and additive need learned weights: use 'attn run')\n"

@@ -23,7 +23,7 @@ static const char usage_text[] =
     "\n"
     "Compute attention out = softmax(score(Q, K)) V and write it as a float32 .npy file.\n"
     "\n"
-    "Inputs (float32 or float64 .npy; a CSV matrix is accepted too):\n"
+    "Inputs (float32, float64 or float16 .npy; a CSV matrix is accepted too):\n"
     "  -q, --q FILE          queries (Lq, D), (H, Lq, D) or (B, H, Lq, D)\n"
     "  -k, --k FILE          keys (Lk, D) .. (B, Hkv, Lk, D); Hq must be a multiple of Hkv (GQA/MQA)\n"
     "  -v, --v FILE          values (Lk, Dv) .. (B, Hkv, Lk, Dv)\n"

@@ -1,7 +1,8 @@
 /* ab_lib.c - see ab_lib.sh: two whole libattn builds (old_ prefixed symbols
  * and the current one) timed alternately, round by round, on B = 1, H heads:
  * forward, backward, or decode (the forward of one query over N keys; of
- * AB_DEC_LQ queries when that is set). */
+ * AB_DEC_LQ queries when that is set).  AB_KV_F16=1: K and V in f16 (forward
+ * and decode; both libraries must support it). */
 #include "attn.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,6 +63,11 @@ int main(int argc, char **argv)
                 tv = attn_tensor_4d(v, ATTN_F32, 1, H, N, D), tgo = attn_tensor_4d(go, ATTN_F32, 1, H, Lq, D);
     attn_tensor to = attn_tensor_4d(o, ATTN_F32, 1, H, Lq, D), to2 = attn_tensor_4d(o2, ATTN_F32, 1, H, Lq, D),
                 tl = attn_tensor_3d(ls, ATTN_F32, 1, H, Lq);
+    if (getenv("AB_KV_F16") && atoi(getenv("AB_KV_F16"))) {
+        uint16_t *kh = malloc(2 * n), *vh = malloc(2 * n);
+        attn_f16_from_f32(kh, k, (size_t)n), attn_f16_from_f32(vh, v, (size_t)n);
+        tk = attn_tensor_4d(kh, ATTN_F16, 1, H, N, D), tv = attn_tensor_4d(vh, ATTN_F16, 1, H, N, D);
+    }
     attn_tensor tg[2][3];
     for (int s = 0; s < 2; s++)
         for (int t = 0; t < 3; t++)

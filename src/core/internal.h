@@ -74,11 +74,15 @@ static inline uint16_t attn_half_from_float(float x)
     if (a >= 0x477ff000u) /* rounds to 65520 or more: Inf */
         return (uint16_t)(sign | 0x7c00u);
     if (a < 0x38800000u) { /* below 2^-14: a subnormal half, m * 2^-24 */
-        float f;
-        memcpy(&f, &a, sizeof f);
-        /* f * 2^24 in [0, 1024): rounding it to an integer (ties to even, the
-         * current rounding mode of a conforming program) is the mantissa */
-        return (uint16_t)(sign | (uint16_t)nearbyintf(f * 0x1p24f));
+        if (a < 0x33000000u) /* below 2^-25, half the least subnormal: 0 (2^-25 itself ties to even 0) */
+            return sign;
+        /* a = M * 2^(e - 150) with M the 24-bit significand: m = M * 2^(e -
+         * 126), a right shift by 126 - e (14 to 24 here), rounded to nearest
+         * even in integers (not by the current rounding mode) */
+        uint32_t M = (a & 0x7fffffu) | 0x800000u, sh = 126 - (a >> 23);
+        uint32_t m = M >> sh, rest = M & ((1u << sh) - 1), half = 1u << (sh - 1);
+        m += rest > half || (rest == half && (m & 1u));
+        return (uint16_t)(sign | m); /* m == 1024: the least normal, 2^-14, as it should */
     }
     /* normal: rebias, then round the 13 dropped bits to nearest even (a
      * carry out of the mantissa bumps the exponent, as it should) */
