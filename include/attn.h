@@ -396,9 +396,11 @@ ATTN_API attn_status attn_backward(const attn_tensor *dq, const attn_tensor *dk,
  * the CPU and the operating system support its instructions (CPUID, and
  * XGETBV for the YMM/ZMM register state).  The tiled kernels run f32
  * tensors with the scaled_dot, dot and cosine scores (forward and backward)
- * and no weights output, every other option included; the forward also
- * takes f16 q, and f16 k and v when both are f16 (converted to f32 as they
- * are read: one half of the bytes to read from a key/value cache); for anything else
+ * and no weights output, every other option included, and f16 q, k and v:
+ * the forward reads f16 q, and f16 k and v together, converting rows as it
+ * reads them (half the bytes to read from a key/value cache); the backward,
+ * and k and v of different dtypes, run on f32 copies of the f16 inputs made
+ * for the call (exact; O(N) memory); for anything else
  * ATTN_KERNEL_AUTO falls back to the reference, and forcing a tiled kernel
  * gives ATTN_ERR_UNSUPPORTED.
  * The forward with Lq <= 16 (no packed batch, Lk >= 1024) takes a decode

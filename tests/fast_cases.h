@@ -34,7 +34,7 @@ typedef struct cfg {
     int nan_hidden; /* plant NaN/Inf in K/V rows of keys hidden from every row: 1 keys >= Lq, 2 keys < Lk - Lq */
     int nan_visible; /* 1: plant NaN in a K row, a Q row and a V element that rows see; 2: the V element only */
     int tiny; /* test_fast_bwd: plant q and k rows of norm below 1e-12 (cosine) */
-    int half; /* test_fast_fwd: 1 q in f16, 2 k and v in f16, 3 all three */
+    int half; /* 1 q in f16, 2 k and v in f16, 3 all three */
 } cfg;
 
 /* The kernels the tests force, each if this CPU supports it. */

@@ -36,6 +36,74 @@ static attn_status pick_kernel(const attn_problem *p, const char *fn, const attn
     return ATTN_OK;
 }
 
+/* f16 inputs the tiled kernels do not read themselves: q, k and v of the
+ * backward, and the f16 one of k and v when their dtypes differ.  The call
+ * then runs on contiguous f32 copies (exact: every half is a float), O(N)
+ * memory, so that f16 inputs take the fast kernels wherever f32 inputs do. */
+typedef struct widened {
+    float *buf[3]; /* q, k, v copies, or NULL */
+} widened;
+
+static bool needs_widening(const attn_problem *p, int which)
+{
+    const attn_view4 *v = which == 0 ? &p->q : which == 1 ? &p->k : &p->v;
+    if (v->dtype != ATTN_F16)
+        return false;
+    return p->backward || (which > 0 && p->k.dtype != p->v.dtype);
+}
+
+/* The problem as the kernels will see it after widen (dtypes only), to pick
+ * the kernel before copying anything. */
+static attn_problem as_widened(const attn_problem *p)
+{
+    attn_problem w = *p;
+    attn_view4 *v[3] = {&w.q, &w.k, &w.v};
+    for (int i = 0; i < 3; i++)
+        if (needs_widening(p, i))
+            v[i]->dtype = ATTN_F32;
+    return w;
+}
+
+static attn_status widen(attn_problem *p, widened *w)
+{
+    static const char *what[3] = {"f32 copy of f16 q", "f32 copy of f16 k", "f32 copy of f16 v"};
+    attn_view4 *views[3] = {&p->q, &p->k, &p->v};
+    bool todo[3];
+    for (int i = 0; i < 3; i++)
+        todo[i] = needs_widening(p, i);
+    for (int i = 0; i < 3; i++) {
+        if (!todo[i])
+            continue;
+        attn_view4 *v = views[i];
+        int64_t n = v->n[0] * v->n[1] * v->n[2] * v->n[3]; /* validated sizes: a view this big exists */
+        float *f = attn_alloc((size_t)(n > 0 ? n : 1) * sizeof(float), what[i]);
+        if (!f)
+            return ATTN_ERR_NOMEM;
+        w->buf[i] = f;
+        const uint16_t *h = v->data;
+        int64_t at = 0;
+        for (int64_t a = 0; a < v->n[0]; a++)
+            for (int64_t b = 0; b < v->n[1]; b++)
+                for (int64_t c = 0; c < v->n[2]; c++)
+                    for (int64_t d = 0; d < v->n[3]; d++)
+                        f[at++] = attn_half_to_float(h[attn_off4(v, a, b, c, d)]);
+        v->data = f;
+        v->dtype = ATTN_F32;
+        int64_t span = 1; /* contiguous, size-1 dimensions stride 0 as attn_view4_of makes them */
+        for (int d = 3; d >= 0; d--) {
+            v->st[d] = v->n[d] == 1 ? 0 : span;
+            span *= v->n[d];
+        }
+    }
+    return ATTN_OK;
+}
+
+static void widened_free(widened *w)
+{
+    for (int i = 0; i < 3; i++)
+        attn_free(w->buf[i]);
+}
+
 attn_kernel attn_kernel_for(const attn_tensor *q, const attn_tensor *k, const attn_tensor *v,
                             const attn_options *opts)
 {
@@ -48,6 +116,7 @@ attn_kernel attn_kernel_for(const attn_tensor *q, const attn_tensor *k, const at
     if (attn_problem_init(&p, fn, NULL, NULL, NULL, q, k, v, opts) != ATTN_OK)
         return ATTN_KERNEL_AUTO;
     p.out.dtype = ATTN_F32; /* as if out were f32 */
+    p = as_widened(&p);
     const attn_ukernels *uk;
     if (pick_kernel(&p, fn, &uk) != ATTN_OK)
         return ATTN_KERNEL_AUTO;
@@ -65,9 +134,17 @@ attn_status attn_forward(const attn_tensor *out, const attn_tensor *lse, const a
     if (st != ATTN_OK)
         return st;
     const attn_ukernels *uk;
-    if ((st = pick_kernel(&p, fn, &uk)) != ATTN_OK)
+    attn_problem pw = as_widened(&p);
+    if ((st = pick_kernel(&pw, fn, &uk)) != ATTN_OK)
         return st;
-    return uk ? attn_flash_forward(&p, uk) : attn_forward_ref(&p);
+    if (!uk)
+        return attn_forward_ref(&p);
+    widened w = {{NULL}};
+    st = widen(&p, &w);
+    if (st == ATTN_OK)
+        st = attn_flash_forward(&p, uk);
+    widened_free(&w);
+    return st;
 }
 
 attn_status attn_backward(const attn_tensor *dq, const attn_tensor *dk, const attn_tensor *dv, const attn_tensor *dout,
@@ -87,9 +164,17 @@ attn_status attn_backward(const attn_tensor *dq, const attn_tensor *dk, const at
     if (p.score == ATTN_SCORE_BILINEAR || p.score == ATTN_SCORE_ADDITIVE)
         return attn_backward_ref(&p); /* fails, naming the score */
     const attn_ukernels *uk;
-    if ((st = pick_kernel(&p, fn, &uk)) != ATTN_OK)
+    attn_problem pw = as_widened(&p);
+    if ((st = pick_kernel(&pw, fn, &uk)) != ATTN_OK)
         return st;
-    return uk ? attn_flash_backward(&p, uk) : attn_backward_ref(&p);
+    if (!uk)
+        return attn_backward_ref(&p);
+    widened w = {{NULL}};
+    st = widen(&p, &w);
+    if (st == ATTN_OK)
+        st = attn_flash_backward(&p, uk);
+    widened_free(&w);
+    return st;
 }
 
 attn_status attn_scores(const attn_tensor *scores, const attn_tensor *q, const attn_tensor *k,
