@@ -104,6 +104,26 @@ static void widened_free(widened *w)
         attn_free(w->buf[i]);
 }
 
+/* Pick the kernel of validated problem p (as if its f16 inputs were widened)
+ * and run it: the reference on p as it is, a tiled kernel after widen. */
+static attn_status run(attn_problem *p, const char *fn, attn_status (*ref)(const attn_problem *),
+                       attn_status (*tiled)(const attn_problem *, const attn_ukernels *))
+{
+    const attn_ukernels *uk;
+    attn_problem pw = as_widened(p);
+    attn_status st = pick_kernel(&pw, fn, &uk);
+    if (st != ATTN_OK)
+        return st;
+    if (!uk)
+        return ref(p);
+    widened w = {{NULL}};
+    st = widen(p, &w);
+    if (st == ATTN_OK)
+        st = tiled(p, uk);
+    widened_free(&w);
+    return st;
+}
+
 attn_kernel attn_kernel_for(const attn_tensor *q, const attn_tensor *k, const attn_tensor *v,
                             const attn_options *opts)
 {
@@ -133,18 +153,7 @@ attn_status attn_forward(const attn_tensor *out, const attn_tensor *lse, const a
     attn_status st = attn_problem_init(&p, fn, out, lse, weights, q, k, v, opts);
     if (st != ATTN_OK)
         return st;
-    const attn_ukernels *uk;
-    attn_problem pw = as_widened(&p);
-    if ((st = pick_kernel(&pw, fn, &uk)) != ATTN_OK)
-        return st;
-    if (!uk)
-        return attn_forward_ref(&p);
-    widened w = {{NULL}};
-    st = widen(&p, &w);
-    if (st == ATTN_OK)
-        st = attn_flash_forward(&p, uk);
-    widened_free(&w);
-    return st;
+    return run(&p, fn, attn_forward_ref, attn_flash_forward);
 }
 
 attn_status attn_backward(const attn_tensor *dq, const attn_tensor *dk, const attn_tensor *dv, const attn_tensor *dout,
@@ -163,18 +172,7 @@ attn_status attn_backward(const attn_tensor *dq, const attn_tensor *dk, const at
         return st;
     if (p.score == ATTN_SCORE_BILINEAR || p.score == ATTN_SCORE_ADDITIVE)
         return attn_backward_ref(&p); /* fails, naming the score */
-    const attn_ukernels *uk;
-    attn_problem pw = as_widened(&p);
-    if ((st = pick_kernel(&pw, fn, &uk)) != ATTN_OK)
-        return st;
-    if (!uk)
-        return attn_backward_ref(&p);
-    widened w = {{NULL}};
-    st = widen(&p, &w);
-    if (st == ATTN_OK)
-        st = attn_flash_backward(&p, uk);
-    widened_free(&w);
-    return st;
+    return run(&p, fn, attn_backward_ref, attn_flash_backward);
 }
 
 attn_status attn_scores(const attn_tensor *scores, const attn_tensor *q, const attn_tensor *k,
