@@ -36,10 +36,11 @@ float *at(buf *b, int64_t i0, int64_t i1, int64_t i2, int64_t i3)
     return (float *)t->data + i0 * t->stride[0] + i1 * t->stride[1] + i2 * t->stride[2] + i3 * t->stride[3];
 }
 
-attn_tensor to_f16(const buf *b, uint16_t **half)
+attn_tensor to_f16(buf *b, uint16_t **half)
 {
     *half = malloc((size_t)b->total * sizeof(uint16_t));
     attn_f16_from_f32(*half, b->mem, (size_t)b->total);
+    attn_f32_from_f16(b->mem, *half, (size_t)b->total);
     attn_tensor t = b->t;
     t.dtype = ATTN_F16;
     t.data = *half + ((const float *)b->t.data - b->mem);

@@ -21,9 +21,10 @@ typedef struct buf {
 buf make(test_rng *r, const int64_t n[4], int layout, double sd);
 /* The element (i0, i1, i2, i3) of b. */
 float *at(buf *b, int64_t i0, int64_t i1, int64_t i2, int64_t i3);
-/* b's elements in binary16 (rounded to nearest), in the same layout, at
- * *half (allocated here, freed by the caller): the f16 view of b. */
-attn_tensor to_f16(const buf *b, uint16_t **half);
+/* b's elements rounded to binary16, in the same layout, at *half (allocated
+ * here, freed by the caller): the f16 view of b.  b's own floats become the
+ * rounded values too, so that b (read by at()) holds what the f16 view does. */
+attn_tensor to_f16(buf *b, uint16_t **half);
 
 typedef struct cfg {
     int64_t B, Hq, Hkv, Lq, Lk, D, Dv;

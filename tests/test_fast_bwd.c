@@ -137,10 +137,11 @@ static void run(const cfg *c, test_rng *r)
     /* f16 inputs (c->half): the reference reads the halves, the tiled
      * kernels f32 copies of them */
     uint16_t *hq = NULL, *hk = NULL, *hv = NULL;
+    attn_tensor tq = q.t, tk = k.t, tv = v.t;
     if (c->half & 1)
-        q.t = to_f16(&q, &hq);
+        tq = to_f16(&q, &hq);
     if (c->half & 2)
-        k.t = to_f16(&k, &hk), v.t = to_f16(&v, &hv);
+        tk = to_f16(&k, &hk), tv = to_f16(&v, &hv);
     int64_t nl = c->B * c->Hq * c->Lq;
     float *lse = calloc((size_t)nl + 1, sizeof(float));
     double *rq = dcopy_zero(c->B * c->Hq * c->Lq * c->D), *rk = dcopy_zero(c->B * c->Hkv * c->Lk * c->D),
@@ -156,8 +157,8 @@ static void run(const cfg *c, test_rng *r)
     float *w = huge ? malloc((size_t)(c->B * c->Hq * c->Lq * c->Lk + 1) * sizeof(float)) : NULL;
     attn_tensor tw = attn_tensor_4d(w, ATTN_F32, c->B, c->Hq, c->Lq, c->Lk);
     double *vtol = NULL;
-    if (!CHECK_OK(attn_forward(&out.t, &tl, huge ? &tw : NULL, &q.t, &k.t, &v.t, &o)) ||
-        !CHECK_OK(attn_backward(&trq, &trk, &trv, &dout.t, &q.t, &k.t, &v.t, &out.t, &tl, &o)))
+    if (!CHECK_OK(attn_forward(&out.t, &tl, huge ? &tw : NULL, &tq, &tk, &tv, &o)) ||
+        !CHECK_OK(attn_backward(&trq, &trk, &trv, &dout.t, &tq, &tk, &tv, &out.t, &tl, &o)))
         goto done;
     if (huge)
         vtol = split_tolerance(c, w, &dout);
@@ -169,8 +170,8 @@ static void run(const cfg *c, test_rng *r)
             o.kernel = kernels[ki];
             o.threads = threads;
             /* out and lse from this kernel's forward, as a training step has them */
-            if (!CHECK_OK(attn_forward(&out.t, &tl, NULL, &q.t, &k.t, &v.t, &o)) ||
-                !CHECK_OK(attn_backward(&dq.t, &dk.t, &dv.t, &dout.t, &q.t, &k.t, &v.t, &out.t, &tl, &o)))
+            if (!CHECK_OK(attn_forward(&out.t, &tl, NULL, &tq, &tk, &tv, &o)) ||
+                !CHECK_OK(attn_backward(&dq.t, &dk.t, &dv.t, &dout.t, &tq, &tk, &tv, &out.t, &tl, &o)))
                 continue;
             int bad = compare(c, desc, "dv", kernels[ki], threads, &dv, rv, nv, NULL, vtol);
             if (!huge)
@@ -197,7 +198,7 @@ static void run(const cfg *c, test_rng *r)
                 continue;
             }
             bool close = true, same = true;
-            CHECK_OK(attn_backward(&dq.t, &dk.t, &dv.t, &dout.t, &q.t, &k.t, &v.t, &out.t, &tl, &o));
+            CHECK_OK(attn_backward(&dq.t, &dk.t, &dv.t, &dout.t, &tq, &tk, &tv, &out.t, &tl, &o));
             float *again[3] = {snapshot(&dq, nq), snapshot(&dk, nk), snapshot(&dv, nv)};
             for (int x = 0; x < 3; x++) {
                 const int64_t *m = ns[x];
