@@ -19,8 +19,9 @@
  * is the median round times B*HKV (full_call_ms is one timing of the whole
  * call, for comparison).  GFLOP/s use forward = 2 B H Lq Lk (Dk + Dv),
  * halved for causal, backward = 2.5 x forward; pct_peak is the median
- * round's speed over the fp32 peak measured at the start of the run by
- * attn_peak_gflops (best of 200 rounds of 2 ms: the machine at its fastest).
+ * round's speed over the fp32 peak: the best of the FMA probe at the start of
+ * the run (attn_peak_gflops, best of short rounds: the machine at its
+ * fastest) and of the probes run before each round (below).
  * pct_peak_paired is the median over rounds of the round's speed over the
  * rate of the FMA probe run just before it, on the same threads and for as
  * long (attn_fma_gflops): the efficiency in the machine's state of the
@@ -296,6 +297,10 @@ static int run_case(const bcase *c, const bopts *bo)
     double full_s = now() - full_t0;
     const int64_t group = c->H / c->Hkv, heads = c->B * c->Hkv, nq = group * c->Lq * c->D, nk = c->Lk * c->D;
     static double times[2000], paired[2000];
+    /* the peak: the best FMA rate of the run, the start's probe or one of
+     * the rounds' (a start that met a pause of the host gives a low first
+     * figure, and with it a flattering pct_peak) */
+    double peak = bo->peak;
     int n = 0;
     double flops = 2.0 * c->B * c->H * visible_pairs(c->Lq, c->Lk, c->causal) * 2.0 * c->D * (bwd ? 2.5 : 1.0);
     double start = now();
@@ -313,6 +318,7 @@ static int run_case(const bcase *c, const bopts *bo)
          * machine's state of the moment */
         double last_ms = n > 0 ? 1e3 * times[n - 1] / (double)heads : 20;
         double peak_now = attn_fma_gflops(bo->threads, last_ms > 1 ? last_ms : 1); /* >= 1 ms: not all start-up */
+        peak = peak_now > peak ? peak_now : peak;
         double t0 = now();
         if (bwd) {
             attn_tensor hdo = attn_tensor_4d(p.dout + hh * nq, ATTN_F32, 1, group, c->Lq, c->D);
@@ -348,7 +354,7 @@ static int run_case(const bcase *c, const bopts *bo)
                "\"Hkv\":%lld,\"kv_dtype\":\"%s\"",
                c->op, (long long)c->B, (long long)c->H, (long long)c->Lq, (long long)c->Lk, (long long)c->D,
                c->causal ? "true" : "false", threads, attn_kernel_name(used), med * 1e3, times[0] * 1e3, n, gf,
-               bo->peak, 100 * gf / bo->peak, max_err, (long long)group, (long long)slice_rows, pct_paired, ref_gflops,
+               peak, 100 * gf / peak, max_err, (long long)group, (long long)slice_rows, pct_paired, ref_gflops,
                gf / ref_gflops, full_s * 1e3, (long long)c->Hkv, c->kv_half ? "f16" : "f32");
         if (decode)
             printf(",\"read_kv_ms\":%.4f,\"ratio_to_read\":%.3f", rd * 1e3, med / rd);
@@ -363,7 +369,7 @@ static int run_case(const bcase *c, const bopts *bo)
                "%7.1f GFLOP/s  %5.1f%% of peak (%.1f%% paired)  x%.0f vs reference  max_err %.2g",
                c->op, (long long)c->B, (long long)c->H, hkv, (long long)c->Lq, (long long)c->Lk, (long long)c->D,
                c->causal ? "causal" : "full", threads, attn_kernel_name(used), med * 1e3, n, gf,
-               100 * gf / bo->peak, pct_paired, gf / ref_gflops, max_err);
+               100 * gf / peak, pct_paired, gf / ref_gflops, max_err);
         if (decode)
             printf("  read K,V once %.3f ms (x%.2f)", rd * 1e3, med / rd);
         printf("\n");
