@@ -12,8 +12,9 @@ Usage: python3 tests/npy_crosscheck.py BUILD_DIR/test_npy
 3. NumPy reads attn's files back and compares them bit for bit.
 
 Element i (C order) of every float array is i / 3 (+ a shift), an exactly
-rounded IEEE division in both languages, so the comparison is exact; bools
-are i % 3 == 0.  Exits non-zero on any mismatch; prints
+rounded IEEE division in both languages, so the comparison is exact (f16:
+that float32 rounded to half by NumPy and by attn_f16_from_f32, which must
+agree bit for bit); bools are i % 3 == 0.  Exits non-zero on any mismatch; prints
 "skipped: numpy not installed" and exits 0 when NumPy is missing.
 """
 import os
@@ -34,6 +35,8 @@ def values(shape, dtype, shift=0.0):
     n = int(np.prod(shape))
     if dtype == np.bool_:
         return (np.arange(n) % 3 == 0).reshape(shape)
+    if dtype == np.float16:  # through float32, as the C side does
+        return values(shape, np.float32, shift).astype(np.float16)
     return (np.arange(n, dtype=np.float64) / 3 + shift).astype(dtype).reshape(shape)
 
 
@@ -51,6 +54,9 @@ def write_numpy_files(d):
     write_version(os.path.join(d, "np_f32_v3.npy"), values((2, 2, 2), np.float32), (3, 0))
     write_version(os.path.join(d, "np_bool_v3.npy"), values((5,), np.bool_), (3, 0))
     np.save(os.path.join(d, "np_empty.npy"), np.zeros((0, 3), np.float32))
+    np.save(os.path.join(d, "np_f16_2d.npy"), values((4, 9), np.float16, -5.0))
+    halves = np.array([np.nan, np.inf, -np.inf, -0.0, 2.0**-24, 65504.0, 1e-8, 7e4], np.float32).astype(np.float16)
+    np.save(os.path.join(d, "np_f16_special.npy"), halves)
     special = np.array([np.nan, np.inf, -np.inf, -0.0, 5e-324, 1.7976931348623157e308], np.float64)
     np.save(os.path.join(d, "np_special.npy"), special)
     # Files attn must refuse.
@@ -68,6 +74,7 @@ C_FILES = {
     "c_f64_transposed.npy": values((3, 4), np.float64).T,
     "c_bool_4d.npy": values((2, 1, 3, 2), np.bool_),
     "c_f32_1d.npy": values((5,), np.float32),
+    "c_f16_2d.npy": values((3, 4), np.float16),
     "c_empty.npy": np.zeros((0, 3), np.float64),
 }
 

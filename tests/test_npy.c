@@ -862,7 +862,12 @@ static void expect_np(const char *dir, const char *file, attn_dtype dt, int rank
             ok = ((float *)t.data)[i] == (float)np_value(i, shift);
         else if (dt == ATTN_F64)
             ok = ((double *)t.data)[i] == np_value(i, shift);
-        else
+        else if (dt == ATTN_F16) { /* NumPy's rounding of the float to half, and attn's */
+            float f = (float)np_value(i, shift);
+            uint16_t h;
+            attn_f16_from_f32(&h, &f, 1);
+            ok = ((uint16_t *)t.data)[i] == h;
+        } else
             ok = ((unsigned char *)t.data)[i] == (i % 3 == 0);
         CHECK(ok, "%s: element %lld differs", file, (long long)i);
     }
@@ -889,6 +894,25 @@ static void test_numpy(const char *dir)
     expect_np(dir, "np_f32_v3.npy", ATTN_F32, 3, (int64_t[]){2, 2, 2}, 0.0, &count);
     expect_np(dir, "np_bool_v3.npy", ATTN_BOOL, 1, (int64_t[]){5}, 0.0, &count);
     expect_np(dir, "np_empty.npy", ATTN_F32, 2, (int64_t[]){0, 3}, 0.0, &count);
+    expect_np(dir, "np_f16_2d.npy", ATTN_F16, 2, (int64_t[]){4, 9}, -5.0, &count);
+    {
+        char path[600];
+        snprintf(path, sizeof path, "%s/np_f16_special.npy", dir);
+        attn_tensor t;
+        if (CHECK_OK(attn_npy_load(path, &t))) {
+            const uint16_t *h = t.data; /* NaN, Inf, -Inf, -0, 2^-24, 65504, 1e-8 (-> 0), 7e4 (-> Inf) */
+            CHECK(t.dtype == ATTN_F16 && t.rank == 1 && t.shape[0] == 8 && (h[0] & 0x7c00) == 0x7c00 &&
+                      (h[0] & 0x3ff) != 0 && h[1] == 0x7c00 && h[2] == 0xfc00 && h[3] == 0x8000 && h[4] == 1 &&
+                      h[5] == 0x7bff && h[6] == 0 && h[7] == 0x7c00,
+                  "np_f16_special.npy read wrongly");
+            float f[8];
+            attn_f32_from_f16(f, h, 8);
+            CHECK(isnan(f[0]) && f[1] == INFINITY && f[4] == 0x1p-24f && f[5] == 65504.0f,
+                  "np_f16_special.npy decoded wrongly");
+            count++;
+        }
+        attn_tensor_free(&t);
+    }
     {
         char path[600];
         snprintf(path, sizeof path, "%s/np_special.npy", dir);
@@ -937,7 +961,12 @@ static void test_numpy(const char *dir)
     snprintf(path, sizeof path, "%s/c_empty.npy", dir);
     t = attn_tensor_2d(NULL, ATTN_F64, 0, 3);
     CHECK_OK(attn_npy_save(path, &t));
-    printf("numpy cross-check: %d files read, 5 written in %s\n", count, dir);
+    uint16_t h12[12];
+    attn_f16_from_f32(h12, f12, 12);
+    snprintf(path, sizeof path, "%s/c_f16_2d.npy", dir);
+    t = attn_tensor_2d(h12, ATTN_F16, 3, 4);
+    CHECK_OK(attn_npy_save(path, &t));
+    printf("numpy cross-check: %d files read, 6 written in %s\n", count, dir);
 }
 
 int main(void)
