@@ -47,6 +47,16 @@ attn_tensor to_f16(buf *b, uint16_t **half)
     return t;
 }
 
+void input_views(const cfg *c, buf *q, buf *k, buf *v, attn_tensor t[3], uint16_t *h[3])
+{
+    buf *b[3] = {q, k, v};
+    for (int i = 0; i < 3; i++) {
+        h[i] = NULL;
+        bool half = i == 0 ? (c->half & 1) : (c->half & 2);
+        t[i] = half ? to_f16(b[i], &h[i]) : b[i]->t;
+    }
+}
+
 const attn_kernel kernels[3] = {ATTN_KERNEL_SCALAR, ATTN_KERNEL_AVX2, ATTN_KERNEL_AVX512};
 
 void describe(const cfg *c, char *s, size_t n)

@@ -38,6 +38,10 @@ typedef struct cfg {
     int half; /* 1 q in f16, 2 k and v in f16, 3 all three */
 } cfg;
 
+/* The views of q, k, v the call takes: f16 (to_f16) as c->half says, else
+ * the f32 ones; h[3] the halves to free (NULL where f32). */
+void input_views(const cfg *c, buf *q, buf *k, buf *v, attn_tensor t[3], uint16_t *h[3]);
+
 /* The kernels the tests force, each if this CPU supports it. */
 extern const attn_kernel kernels[3];
 

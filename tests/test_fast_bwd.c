@@ -136,12 +136,10 @@ static void run(const cfg *c, test_rng *r)
         *at(&dout, 0, 1 % c->Hq, 11 % c->Lq, 2 % c->Dv) = NAN;
     /* f16 inputs (c->half): the reference reads the halves, the tiled
      * kernels f32 copies of them */
-    uint16_t *hq = NULL, *hk = NULL, *hv = NULL;
-    attn_tensor tq = q.t, tk = k.t, tv = v.t;
-    if (c->half & 1)
-        tq = to_f16(&q, &hq);
-    if (c->half & 2)
-        tk = to_f16(&k, &hk), tv = to_f16(&v, &hv);
+    uint16_t *halves[3];
+    attn_tensor in[3];
+    input_views(c, &q, &k, &v, in, halves);
+    const attn_tensor tq = in[0], tk = in[1], tv = in[2];
     int64_t nl = c->B * c->Hq * c->Lq;
     float *lse = calloc((size_t)nl + 1, sizeof(float));
     double *rq = dcopy_zero(c->B * c->Hq * c->Lq * c->D), *rk = dcopy_zero(c->B * c->Hkv * c->Lk * c->D),
@@ -219,7 +217,7 @@ static void run(const cfg *c, test_rng *r)
     }
 done:
     free(q.mem), free(k.mem), free(v.mem), free(out.mem), free(dout.mem), free(dq.mem), free(dk.mem), free(dv.mem);
-    free(hq), free(hk), free(hv);
+    free(halves[0]), free(halves[1]), free(halves[2]);
     free(lse), free(rq), free(rk), free(rv), free(w), free(vtol);
 }
 

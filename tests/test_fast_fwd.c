@@ -37,12 +37,10 @@ static void run(const cfg *c, test_rng *r)
           *keep_l = calloc((size_t)nl + 1, sizeof(float));
     plant_nans(c, &q, &k, &v); /* visible NaN reaches exactly the rows that see it: the reference says which */
     /* f16 inputs: the reference reads the same binary16 values */
-    uint16_t *hq = NULL, *hk = NULL, *hv = NULL;
-    attn_tensor tq = q.t, tk = k.t, tv = v.t;
-    if (c->half & 1)
-        tq = to_f16(&q, &hq);
-    if (c->half & 2)
-        tk = to_f16(&k, &hk), tv = to_f16(&v, &hv);
+    uint16_t *halves[3];
+    attn_tensor in[3];
+    input_views(c, &q, &k, &v, in, halves);
+    const attn_tensor tq = in[0], tk = in[1], tv = in[2];
     attn_tensor tro = attn_tensor_4d(ref_o, ATTN_F64, c->B, c->Hq, c->Lq, c->Dv);
     attn_tensor trl = attn_tensor_3d(ref_l, ATTN_F64, c->B, c->Hq, c->Lq);
     attn_tensor tl = attn_tensor_3d(lse, ATTN_F32, c->B, c->Hq, c->Lq);
@@ -123,7 +121,7 @@ static void run(const cfg *c, test_rng *r)
         }
     }
 done:
-    free(q.mem), free(k.mem), free(v.mem), free(out.mem), free(hq), free(hk), free(hv);
+    free(q.mem), free(k.mem), free(v.mem), free(out.mem), free(halves[0]), free(halves[1]), free(halves[2]);
     free(ref_o), free(ref_l), free(lse), free(keep_o), free(keep_l);
 }
 
