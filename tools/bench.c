@@ -101,13 +101,14 @@ static uint16_t *to_half(float *x, int64_t n)
     return h;
 }
 
-/* The view of K or V (kv: 0 or 1) of key/value head hh: (1, 1, Lk, D). */
-static attn_tensor kv_head(const prob *p, int kv, int64_t hh)
+/* The view of K or V (kv: 0 or 1) from key/value head hh on, (B, heads, Lk, D):
+ * all of it from 0 with (p->B, p->Hkv), one head with (1, 1). */
+static attn_tensor kv_view(const prob *p, int kv, int64_t hh, int64_t B, int64_t heads)
 {
     int64_t off = hh * p->Lk * p->D;
     if (p->kv_half)
-        return attn_tensor_4d((kv ? p->v16 : p->k16) + off, ATTN_F16, 1, 1, p->Lk, p->D);
-    return attn_tensor_4d((kv ? p->v : p->k) + off, ATTN_F32, 1, 1, p->Lk, p->D);
+        return attn_tensor_4d((kv ? p->v16 : p->k16) + off, ATTN_F16, B, heads, p->Lk, p->D);
+    return attn_tensor_4d((kv ? p->v : p->k) + off, ATTN_F32, B, heads, p->Lk, p->D);
 }
 
 static int prob_init(prob *p, int64_t B, int64_t H, int64_t Hkv, int64_t Lq, int64_t Lk, int64_t D, int bwd,
@@ -130,12 +131,7 @@ static int prob_init(prob *p, int64_t B, int64_t H, int64_t Hkv, int64_t Lq, int
         (bwd && (!p->dout || !p->dq || !p->dk || !p->dv)))
         return -1;
     p->tq = attn_tensor_4d(p->q, ATTN_F32, B, H, Lq, D);
-    p->tk = kv_head(p, 0, 0), p->tv = kv_head(p, 1, 0);
-    for (int kv = 0; kv < 2; kv++) { /* every head */
-        attn_tensor *t = kv ? &p->tv : &p->tk;
-        t->shape[0] = B, t->shape[1] = Hkv;
-        t->stride[1] = Lk * D, t->stride[0] = Hkv * Lk * D;
-    }
+    p->tk = kv_view(p, 0, 0, B, Hkv), p->tv = kv_view(p, 1, 0, B, Hkv);
     p->tout = attn_tensor_4d(p->out, ATTN_F32, B, H, Lq, D);
     p->tlse = attn_tensor_3d(p->lse, ATTN_F32, B, H, Lq);
     if (bwd) {
@@ -309,7 +305,7 @@ static int run_case(const bcase *c, const bopts *bo)
          tries++) {
         int64_t hh = n % heads;
         attn_tensor hq = attn_tensor_4d(p.q + hh * nq, ATTN_F32, 1, group, c->Lq, c->D);
-        attn_tensor hk = kv_head(&p, 0, hh), hv = kv_head(&p, 1, hh);
+        attn_tensor hk = kv_view(&p, 0, hh, 1, 1), hv = kv_view(&p, 1, hh, 1, 1);
         attn_tensor ho = attn_tensor_4d(p.out + hh * nq, ATTN_F32, 1, group, c->Lq, c->D);
         attn_tensor hl = attn_tensor_3d(p.lse + hh * group * c->Lq, ATTN_F32, 1, group, c->Lq);
         attn_status st;

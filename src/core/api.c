@@ -68,11 +68,8 @@ static attn_status widen(attn_problem *p, widened *w)
 {
     static const char *what[3] = {"f32 copy of f16 q", "f32 copy of f16 k", "f32 copy of f16 v"};
     attn_view4 *views[3] = {&p->q, &p->k, &p->v};
-    bool todo[3];
-    for (int i = 0; i < 3; i++)
-        todo[i] = needs_widening(p, i);
     for (int i = 0; i < 3; i++) {
-        if (!todo[i])
+        if (!needs_widening(p, i)) /* (k is widened only when v is not f16 or all are: v's test stays the same) */
             continue;
         attn_view4 *v = views[i];
         int64_t n = v->n[0] * v->n[1] * v->n[2] * v->n[3]; /* validated sizes: a view this big exists */

@@ -142,6 +142,13 @@ const attn_ukernels *attn_ukernels_get(attn_kernel k);
  * ("f64 inputs", "the weights output", ...) for messages. */
 const char *attn_tiled_unsupported(const attn_problem *p);
 
+/* Element d of a K or V row of the decode micro-kernels: f32, or binary16
+ * when half. */
+static inline float attn_kv_elem(const void *row, int64_t d, int half)
+{
+    return half ? attn_half_to_float(((const uint16_t *)row)[d]) : ((const float *)row)[d];
+}
+
 /* Element off of an input view of the tiled kernels (f32 or f16) as float. */
 static inline float attn_in_f32(const attn_view4 *v, int64_t off)
 {

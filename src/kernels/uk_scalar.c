@@ -107,12 +107,6 @@ static void dsoftmax(const float *p, float *dp, int64_t n, int64_t per, const fl
         dp[i] = p[i] == 0 ? 0.0f : p[i] * (dp[i] - di[i / per]) * scale;
 }
 
-/* Element d of a K or V row: f32, or binary16 when half. */
-static float kv_elem(const void *row, int64_t d, int half)
-{
-    return half ? attn_half_to_float(((const uint16_t *)row)[d]) : ((const float *)row)[d];
-}
-
 static void dot_axpy_rows(int nr, int half, const float *q, int64_t ldq, const void *const *k, int64_t nk, int64_t D,
                           float *s, const float *w, int64_t lds, float *o, int64_t ldo, const void *const *v,
                           int64_t nv, int64_t Dv)
@@ -122,20 +116,16 @@ static void dot_axpy_rows(int nr, int half, const float *q, int64_t ldq, const v
             if (j < nk) {
                 float acc = 0;
                 for (int64_t d = 0; d < D; d++)
-                    acc += q[r * ldq + d] * kv_elem(k[j], d, half);
+                    acc += q[r * ldq + d] * attn_kv_elem(k[j], d, half);
                 s[r * lds + j] = acc;
             }
             if (j < nv && !attn_hidden_weight(w[r * lds + j]))
                 for (int64_t d = 0; d < Dv; d++)
-                    o[r * ldo + d] += w[r * lds + j] * kv_elem(v[j], d, half);
+                    o[r * ldo + d] += w[r * lds + j] * attn_kv_elem(v[j], d, half);
         }
 }
 
-static void f16_to_f32(float *dst, const uint16_t *src, int64_t n)
-{
-    for (int64_t d = 0; d < n; d++)
-        dst[d] = attn_half_to_float(src[d]);
-}
+static void f16_to_f32(float *dst, const uint16_t *src, int64_t n) { attn_f32_from_f16(dst, src, (size_t)n); }
 
 static double fma_probe(int64_t iters)
 {

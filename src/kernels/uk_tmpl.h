@@ -270,15 +270,11 @@ static void dsoftmax(const float *p, float *dp, int64_t n, int64_t per, const fl
     }
 }
 
-/* W values of a K or V row at element d, and one value: f32, or binary16
- * when half (a compile-time constant in every caller). */
+/* W values of a K or V row at element d (one value: attn_kv_elem): f32, or
+ * binary16 when half (a compile-time constant in every caller). */
 UK_INLINE VF kv_load(const void *row, int64_t d, const int half)
 {
     return half ? VLOADH((const uint16_t *)row + d) : VLOAD((const float *)row + d);
-}
-UK_INLINE float kv_elem(const void *row, int64_t d, const int half)
-{
-    return half ? attn_half_to_float(((const uint16_t *)row)[d]) : ((const float *)row)[d];
 }
 
 /* Decode, one key of nr query rows: s[r lds + j] = q_r . kj (the same sums,
@@ -306,7 +302,7 @@ UK_INLINE void dec_dot(const int nr, const int half, const float *q, int64_t ldq
     for (int r = 0; r < nr; r++) {
         float acc = VHSUM(VADD(a0[r], a1[r]));
         for (int64_t e = Dw; e < D; e++)
-            acc += q[r * ldq + e] * kv_elem(kj, e, half);
+            acc += q[r * ldq + e] * attn_kv_elem(kj, e, half);
         s[r * lds + j] = acc;
     }
 }
@@ -332,7 +328,7 @@ UK_INLINE void dec_axpy(const int nr, const int half, const float *w, int64_t ld
         }
         for (int64_t d = Dvw; d < Dv; d++)
             for (int r = 0; r < nr; r++)
-                o[r * ldo + d] += w[r * lds + j] * kv_elem(vj, d, half);
+                o[r * ldo + d] += w[r * lds + j] * attn_kv_elem(vj, d, half);
         return;
     }
     for (int64_t d = 0; d < Dvw; d += W) {
@@ -344,7 +340,7 @@ UK_INLINE void dec_axpy(const int nr, const int half, const float *w, int64_t ld
     }
     for (int64_t d = Dvw; d < Dv; d++)
         for (int a = 0; a < na; a++)
-            o[act[a] * ldo + d] += w[act[a] * lds + j] * kv_elem(vj, d, half);
+            o[act[a] * ldo + d] += w[act[a] * lds + j] * attn_kv_elem(vj, d, half);
 }
 
 UK_INLINE void dec_rows(const int nr, const int half, const float *q, int64_t ldq, const void *const *k, int64_t nk,
