@@ -186,8 +186,8 @@ int main(void)
             run(&c, &r);
         }
     /* The decode path takes group x Lq rows in one pass over the keys (fewer
-     * than 8) or in the forward's tiles (8 to 512): the cases below try
-     * both. */
+     * than 8, at most 6 per micro-kernel call) or in the forward's tiles (8
+     * to 512): the cases below try both. */
     { /* decode path: few queries over many keys, GQA, bottom-right causal */
         cfg c;
         memset(&c, 0, sizeof c);
@@ -204,6 +204,10 @@ int main(void)
             cfg m = c;
             m.B = 1, m.Hq = 40, m.Hkv = 1, m.Lq = 13, m.Lk = 1100, m.D = 8, m.Dv = 8;
             m.o.key_lengths = NULL;
+            run(&m, &r);
+            /* 7 rows (7 query heads over one): two calls of the one-pass
+             * micro-kernel, 6 rows and 1 (ATTN_DEC_ROWS) */
+            m.Hq = 7, m.Lq = 1, m.D = 64, m.Dv = 40;
             run(&m, &r);
         }
         c.o.key_lengths = NULL, c.Lq = 1, c.Lk = 2049, c.layout = 1, c.o.dropout_p = 0.1;

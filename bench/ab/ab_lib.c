@@ -51,18 +51,20 @@ int main(int argc, char **argv)
     int N = atoi(argv[1]), D = atoi(argv[2]), causal = atoi(argv[3]), th = atoi(argv[4]), reps = atoi(argv[5]);
     int bwd = argc > 6 && strcmp(argv[6], "bwd") == 0, H = argc > 7 ? atoi(argv[7]) : 1;
     int Lq = argc > 6 && strcmp(argv[6], "dec") == 0 ? (getenv("AB_DEC_LQ") ? atoi(getenv("AB_DEC_LQ")) : 1) : N;
-    long n = (long)H * N * D, nq = (long)H * Lq * D;
+    /* AB_GROUP=g: g query heads per key/value head (GQA; decode rows = g x Lq) */
+    int G = getenv("AB_GROUP") ? atoi(getenv("AB_GROUP")) : 1, Hq = H * (G > 0 ? G : 1);
+    long n = (long)H * N * D, nq = (long)Hq * Lq * D;
     srand(1);
-    float *q = randbuf(nq), *k = randbuf(n), *v = randbuf(n), *go = randbuf(nq), *o = malloc(4 * nq), *ls = malloc(4L * H * Lq);
+    float *q = randbuf(nq), *k = randbuf(n), *v = randbuf(n), *go = randbuf(nq), *o = malloc(4 * nq), *ls = malloc(4L * Hq * Lq);
     float *g[2][3];
     for (int s = 0; s < 2; s++)
         for (int t = 0; t < 3; t++)
             g[s][t] = malloc(4 * n);
     float *o2 = malloc(4 * nq);
-    attn_tensor tq = attn_tensor_4d(q, ATTN_F32, 1, H, Lq, D), tk = attn_tensor_4d(k, ATTN_F32, 1, H, N, D),
-                tv = attn_tensor_4d(v, ATTN_F32, 1, H, N, D), tgo = attn_tensor_4d(go, ATTN_F32, 1, H, Lq, D);
-    attn_tensor to = attn_tensor_4d(o, ATTN_F32, 1, H, Lq, D), to2 = attn_tensor_4d(o2, ATTN_F32, 1, H, Lq, D),
-                tl = attn_tensor_3d(ls, ATTN_F32, 1, H, Lq);
+    attn_tensor tq = attn_tensor_4d(q, ATTN_F32, 1, Hq, Lq, D), tk = attn_tensor_4d(k, ATTN_F32, 1, H, N, D),
+                tv = attn_tensor_4d(v, ATTN_F32, 1, H, N, D), tgo = attn_tensor_4d(go, ATTN_F32, 1, Hq, Lq, D);
+    attn_tensor to = attn_tensor_4d(o, ATTN_F32, 1, Hq, Lq, D), to2 = attn_tensor_4d(o2, ATTN_F32, 1, Hq, Lq, D),
+                tl = attn_tensor_3d(ls, ATTN_F32, 1, Hq, Lq);
     if (getenv("AB_KV_F16") && atoi(getenv("AB_KV_F16"))) {
         uint16_t *kh = malloc(2 * n), *vh = malloc(2 * n);
         attn_f16_from_f32(kh, k, (size_t)n), attn_f16_from_f32(vh, v, (size_t)n);
@@ -76,7 +78,7 @@ int main(int argc, char **argv)
     memset(&op, 0, sizeof op);
     op.causal = causal ? ATTN_CAUSAL_TOP_LEFT : ATTN_CAUSAL_NONE;
     op.threads = th;
-    double fl = 2.0 * H * Lq * (double)N * 2 * D * (causal ? 0.5 : 1) * (bwd ? 2.5 : 1);
+    double fl = 2.0 * Hq * Lq * (double)N * 2 * D * (causal ? 0.5 : 1) * (bwd ? 2.5 : 1);
     double *ta = malloc(8 * reps), *tb = malloc(8 * reps), *r = malloc(8 * reps);
     double pk = attn_peak_gflops(th, 200);
     attn_forward(&to, &tl, NULL, &tq, &tk, &tv, &op);

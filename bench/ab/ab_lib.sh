@@ -5,7 +5,9 @@
 # old_attn_forward then attn_forward on one head in every round, so both see
 # the same host load.  Prints min, 10th percentile and median of each, the
 # percentiles of the per-round ratio new/old, and max |difference| of the
-# outputs.  Example, HEAD against the working tree:
+# outputs.  AB_DEC_LQ=L: L queries per head for dec; AB_GROUP=G: G query heads
+# per key/value head (GQA, fwd and dec only); AB_KV_F16=1: f16 K and V.
+# Example, HEAD against the working tree:
 #   git worktree add /tmp/head HEAD && cmake -S /tmp/head -B /tmp/head/b -DCMAKE_BUILD_TYPE=Release &&
 #   cmake --build /tmp/head/b --target attn_static && cmake --build build-speed --target attn_static &&
 #   bench/ab/ab_lib.sh /tmp/head/b/libattn.a build-speed/libattn.a 4096 128 0 2 20

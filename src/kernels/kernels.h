@@ -67,7 +67,10 @@ typedef struct attn_prefetch {
     int64_t stride, rows, bytes;
 } attn_prefetch;
 
-#define ATTN_DEC_ROWS 7 /* most query rows per dot_axpy_rows call */
+/* Most query rows per dot_axpy_rows call: the driver splits 7 rows into 6 + 1
+ * (AVX2's dot of 7 rows needs more than its 16 registers: 0.80x the time of
+ * one call, bench/README.md "Session 6"). */
+#define ATTN_DEC_ROWS 6
 
 typedef struct attn_ukernels {
     attn_kernel id;

@@ -377,7 +377,6 @@ static void dot_axpy_rows(int nr, int half, const float *q, int64_t ldq, const v
     UK_DEC_CASE(4)
     UK_DEC_CASE(5)
     UK_DEC_CASE(6)
-    UK_DEC_CASE(7)
     default: ATTN_ASSERT(0);
     }
 #undef UK_DEC_CASE
