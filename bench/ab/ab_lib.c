@@ -53,6 +53,10 @@ int main(int argc, char **argv)
     int Lq = argc > 6 && strcmp(argv[6], "dec") == 0 ? (getenv("AB_DEC_LQ") ? atoi(getenv("AB_DEC_LQ")) : 1) : N;
     /* AB_GROUP=g: g query heads per key/value head (GQA; decode rows = g x Lq) */
     int G = getenv("AB_GROUP") ? atoi(getenv("AB_GROUP")) : 1, Hq = H * (G > 0 ? G : 1);
+    if (bwd && Hq != H) {
+        fprintf(stderr, "ab_lib: AB_GROUP is for fwd and dec only\n");
+        return 2;
+    }
     long n = (long)H * N * D, nq = (long)Hq * Lq * D;
     srand(1);
     float *q = randbuf(nq), *k = randbuf(n), *v = randbuf(n), *go = randbuf(nq), *o = malloc(4 * nq), *ls = malloc(4L * Hq * Lq);
