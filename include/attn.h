@@ -101,8 +101,10 @@ typedef enum attn_dtype {
     ATTN_F32 = 1,  /* float */
     ATTN_F64 = 2,  /* double */
     ATTN_BOOL = 3, /* one byte per element, 0 = false, anything else = true */
-    ATTN_F16 = 4   /* IEEE 754 binary16 in a uint16_t: q, k and v only (a
+    ATTN_F16 = 4,  /* IEEE 754 binary16 in a uint16_t: q, k and v only (a
                       half-precision key/value cache); read exactly, computed in f32 */
+    ATTN_BF16 = 5  /* bfloat16 (the top 16 bits of a float) in a uint16_t: q, k
+                      and v only, as f16 */
 } attn_dtype;
 
 /* A view of rank 1..4 (rank 0 marks an absent optional tensor).  Element
@@ -119,7 +121,7 @@ typedef struct attn_tensor {
 
 /* Size in bytes of one element of dtype; 0 for an unknown dtype. */
 ATTN_API size_t attn_dtype_size(attn_dtype dtype);
-/* "f32", "f64", "bool", "f16", or "unknown". */
+/* "f32", "f64", "bool", "f16", "bf16", or "unknown". */
 ATTN_API const char *attn_dtype_name(attn_dtype dtype);
 
 /* IEEE 754 binary16 ("half", ATTN_F16) from and to float, n values.  To half:
@@ -129,6 +131,14 @@ ATTN_API const char *attn_dtype_name(attn_dtype dtype);
  * its sign and top payload bits kept).  To float: exact (NaN made quiet). */
 ATTN_API void attn_f16_from_f32(uint16_t *dst, const float *src, size_t n);
 ATTN_API void attn_f32_from_f16(float *dst, const uint16_t *src, size_t n);
+
+/* bfloat16 (ATTN_BF16: a float's sign, 8-bit exponent and top 7 mantissa
+ * bits) from and to float, n values.  To bfloat16: rounded to nearest, ties
+ * to even, whatever the floating-point rounding mode (from 0x1.ffp127 on
+ * +-Inf; subnormals kept as such); NaN stays NaN (quiet, sign and top payload
+ * bits kept).  To float: exact (the 16 bits shifted up; NaN kept as it is). */
+ATTN_API void attn_bf16_from_f32(uint16_t *dst, const float *src, size_t n);
+ATTN_API void attn_f32_from_bf16(float *dst, const uint16_t *src, size_t n);
 
 /* Contiguous (C order) views over caller-owned memory.  They only fill in the
  * struct: no allocation, no validation, cannot fail.  attn_tensor_nd takes
@@ -268,8 +278,8 @@ typedef struct attn_options {
  *   weights  (B, Hq, Lq, Lk) f32 or f64, overwritten with the weights p_ij
  *            actually applied (after dropout), so out = weights @ v; NULL or
  *            rank 0 = not wanted.  O(Lq * Lk) memory: for inspection only.
- *   q, k, v  f32, f64 or f16 inputs, read only (each its own dtype; f16 is
- *            the usual key/value cache of a decoder).
+ *   q, k, v  f32, f64, f16 or bf16 inputs, read only (each its own dtype;
+ *            f16 or bf16 is the usual key/value cache of a decoder).
  *   opts     NULL = defaults.
  * Returns ATTN_OK, or an error naming the argument (shapes, dtypes, option
  * values) with the outputs possibly partly written.  Allocates only scratch
@@ -391,16 +401,16 @@ ATTN_API attn_status attn_backward(const attn_tensor *dq, const attn_tensor *dk,
                                    const attn_options *opts);
 
 /* Kernels.  The dispatch table lists, in order: the reference (always
- * available, every option, f32, f64 and f16 inputs), then the tiled kernels scalar
+ * available, every option, f32, f64, f16 and bf16 inputs), then the tiled kernels scalar
  * (portable C), avx2 (AVX2 + FMA + F16C) and avx512 (AVX-512F), each available when
  * the CPU and the operating system support its instructions (CPUID, and
  * XGETBV for the YMM/ZMM register state).  The tiled kernels run f32
  * tensors with the scaled_dot, dot and cosine scores (forward and backward)
- * and no weights output, every other option included, and f16 q, k and v:
- * the forward reads f16 q, and f16 k and v together, converting rows as it
- * reads them (half the bytes to read from a key/value cache); the backward,
- * and k and v of different dtypes, run on f32 copies of the f16 inputs made
- * for the call (exact; O(N) memory); for anything else
+ * and no weights output, every other option included, and f16 or bf16 q, k
+ * and v: the forward reads a 16-bit q, and k and v of one 16-bit dtype,
+ * converting rows as it reads them (half the bytes to read from a key/value
+ * cache); the backward, and k and v of different dtypes, run on f32 copies
+ * of the 16-bit inputs made for the call (exact; O(N) memory); for anything else
  * ATTN_KERNEL_AUTO falls back to the reference, and forcing a tiled kernel
  * gives ATTN_ERR_UNSUPPORTED.
  * The forward with Lq <= 16 (no packed batch, Lk >= 1024) takes a decode

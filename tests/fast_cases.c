@@ -36,13 +36,18 @@ float *at(buf *b, int64_t i0, int64_t i1, int64_t i2, int64_t i3)
     return (float *)t->data + i0 * t->stride[0] + i1 * t->stride[1] + i2 * t->stride[2] + i3 * t->stride[3];
 }
 
-attn_tensor to_f16(buf *b, uint16_t **half)
+attn_tensor to_16bit(buf *b, uint16_t **half, attn_dtype dtype)
 {
     *half = malloc((size_t)b->total * sizeof(uint16_t));
-    attn_f16_from_f32(*half, b->mem, (size_t)b->total);
-    attn_f32_from_f16(b->mem, *half, (size_t)b->total);
+    if (dtype == ATTN_BF16) {
+        attn_bf16_from_f32(*half, b->mem, (size_t)b->total);
+        attn_f32_from_bf16(b->mem, *half, (size_t)b->total);
+    } else {
+        attn_f16_from_f32(*half, b->mem, (size_t)b->total);
+        attn_f32_from_f16(b->mem, *half, (size_t)b->total);
+    }
     attn_tensor t = b->t;
-    t.dtype = ATTN_F16;
+    t.dtype = dtype;
     t.data = *half + ((const float *)b->t.data - b->mem);
     return t;
 }
@@ -53,7 +58,7 @@ void input_views(const cfg *c, buf *q, buf *k, buf *v, attn_tensor t[3], uint16_
     for (int i = 0; i < 3; i++) {
         h[i] = NULL;
         bool half = i == 0 ? (c->half & 1) : (c->half & 2);
-        t[i] = half ? to_f16(b[i], &h[i]) : b[i]->t;
+        t[i] = half ? to_16bit(b[i], &h[i], c->bf16 ? ATTN_BF16 : ATTN_F16) : b[i]->t;
     }
 }
 
@@ -63,12 +68,12 @@ void describe(const cfg *c, char *s, size_t n)
 {
     snprintf(s, n,
              "%s %s(scale %g) B=%lld Hq=%lld Hkv=%lld Lq=%lld Lk=%lld D=%lld Dv=%lld layout=%d causal=%d "
-             "window=%d(%lld,%lld) mask=%d bias=%d klen=%d seqs=%lld alibi=%d cap=%g drop=%g half=%d",
+             "window=%d(%lld,%lld) mask=%d bias=%d klen=%d seqs=%lld alibi=%d cap=%g drop=%g half=%d%s",
              c->what, attn_score_name(c->o.score), c->o.scale, (long long)c->B, (long long)c->Hq, (long long)c->Hkv,
              (long long)c->Lq, (long long)c->Lk, (long long)c->D, (long long)c->Dv, c->layout, (int)c->o.causal,
              c->o.window, (long long)c->o.window_left, (long long)c->o.window_right, c->o.mask.rank != 0,
              c->o.bias.rank != 0, c->o.key_lengths != NULL, (long long)c->o.num_seqs, c->o.alibi_slopes != NULL,
-             c->o.softcap, c->o.dropout_p, c->half);
+             c->o.softcap, c->o.dropout_p, c->half, c->half && c->bf16 ? " (bf16)" : "");
 }
 
 cfg random_cfg(test_rng *r, extras *x)

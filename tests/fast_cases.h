@@ -21,10 +21,11 @@ typedef struct buf {
 buf make(test_rng *r, const int64_t n[4], int layout, double sd);
 /* The element (i0, i1, i2, i3) of b. */
 float *at(buf *b, int64_t i0, int64_t i1, int64_t i2, int64_t i3);
-/* b's elements rounded to binary16, in the same layout, at *half (allocated
- * here, freed by the caller): the f16 view of b.  b's own floats become the
- * rounded values too, so that b (read by at()) holds what the f16 view does. */
-attn_tensor to_f16(buf *b, uint16_t **half);
+/* b's elements rounded to dtype (ATTN_F16 or ATTN_BF16), in the same layout,
+ * at *half (allocated here, freed by the caller): the 16-bit view of b.  b's
+ * own floats become the rounded values too, so that b (read by at()) holds
+ * what the 16-bit view does. */
+attn_tensor to_16bit(buf *b, uint16_t **half, attn_dtype dtype);
 
 typedef struct cfg {
     int64_t B, Hq, Hkv, Lq, Lk, D, Dv;
@@ -36,10 +37,11 @@ typedef struct cfg {
     int nan_visible; /* 1: plant NaN in a K row, a Q row and a V element that rows see; 2: the V element only */
     int tiny; /* test_fast_bwd: plant q and k rows of norm below 1e-12 (cosine) */
     int half; /* 1 q in f16, 2 k and v in f16, 3 all three */
+    int bf16; /* those in bfloat16 instead */
 } cfg;
 
-/* The views of q, k, v the call takes: f16 (to_f16) as c->half says, else
- * the f32 ones; h[3] the halves to free (NULL where f32). */
+/* The views of q, k, v the call takes: f16 or bf16 (to_16bit) as c->half and
+ * c->bf16 say, else the f32 ones; h[3] the 16-bit copies to free (NULL where f32). */
 void input_views(const cfg *c, buf *q, buf *k, buf *v, attn_tensor t[3], uint16_t *h[3]);
 
 /* The kernels the tests force, each if this CPU supports it. */

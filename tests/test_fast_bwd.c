@@ -134,8 +134,8 @@ static void run(const cfg *c, test_rng *r)
         plant_tiny(c, &q, &k);
     if (c->nan_visible)
         *at(&dout, 0, 1 % c->Hq, 11 % c->Lq, 2 % c->Dv) = NAN;
-    /* f16 inputs (c->half): the reference reads the halves, the tiled
-     * kernels f32 copies of them */
+    /* f16 or bf16 inputs (c->half, c->bf16): the reference reads the 16-bit
+     * values, the tiled kernels f32 copies of them */
     uint16_t *halves[3];
     attn_tensor in[3];
     input_views(c, &q, &k, &v, in, halves);
@@ -296,7 +296,8 @@ int main(void)
         extras x;
         memset(&x, 0, sizeof x);
         cfg c = random_cfg(&r, &x);
-        c.half = n % 4 == 1 ? 1 + n / 4 % 3 : 0; /* a quarter with f16 inputs (as f32 copies) */
+        c.half = n % 4 == 1 ? 1 + n / 4 % 3 : 0; /* a quarter with 16-bit inputs (as f32 copies), */
+        c.bf16 = n % 8 == 5;                     /* half of those bfloat16 */
         run(&c, &r);
         free(x.mask);
         free(x.bias);

@@ -125,10 +125,10 @@ done:
     free(ref_o), free(ref_l), free(lse), free(keep_o), free(keep_l);
 }
 
-/* f16 inputs on the reference (forward, backward, attn_scores): the same
- * results, bitwise, as f32 inputs holding the same values (the reference
- * reads both exactly, into double). */
-static void f16_reference_paths(test_rng *r)
+/* f16 (or bf16) inputs on the reference (forward, backward, attn_scores):
+ * the same results, bitwise, as f32 inputs holding the same values (the
+ * reference reads both exactly, into double). */
+static void f16_reference_paths(test_rng *r, attn_dtype dt)
 {
     enum { L = 9, D = 6, N = L * D };
     uint16_t h[3][N];
@@ -136,8 +136,13 @@ static void f16_reference_paths(test_rng *r)
     for (int t = 0; t < 3; t++) {
         for (int i = 0; i < N; i++)
             f[t][i] = (float)test_normal(r);
-        attn_f16_from_f32(h[t], f[t], N);
-        attn_f32_from_f16(f[t], h[t], N);
+        if (dt == ATTN_BF16) {
+            attn_bf16_from_f32(h[t], f[t], N);
+            attn_f32_from_bf16(f[t], h[t], N);
+        } else {
+            attn_f16_from_f32(h[t], f[t], N);
+            attn_f32_from_f16(f[t], h[t], N);
+        }
     }
     for (int i = 0; i < N; i++)
         dout[i] = (float)test_normal(r);
@@ -148,7 +153,7 @@ static void f16_reference_paths(test_rng *r)
     for (int half = 0; half <= 1; half++) {
         attn_tensor in[3];
         for (int t = 0; t < 3; t++)
-            in[t] = half ? attn_tensor_2d(h[t], ATTN_F16, L, D) : attn_tensor_2d(f[t], ATTN_F32, L, D);
+            in[t] = half ? attn_tensor_2d(h[t], dt, L, D) : attn_tensor_2d(f[t], ATTN_F32, L, D);
         attn_tensor out = attn_tensor_2d(g[half][0], ATTN_F32, L, D), lse = attn_tensor_1d(g[half][1], ATTN_F32, L);
         attn_tensor dq = attn_tensor_2d(g[half][2], ATTN_F32, L, D), dk = attn_tensor_2d(g[half][3], ATTN_F32, L, D),
                     dv = attn_tensor_2d(g[half][4], ATTN_F32, L, D), ts = attn_tensor_2d(s[half], ATTN_F32, L, L);
@@ -157,8 +162,10 @@ static void f16_reference_paths(test_rng *r)
         CHECK_OK(attn_backward(&dq, &dk, &dv, &tdo, &in[0], &in[1], &in[2], &out, &lse, &o));
         CHECK_OK(attn_scores(&ts, &in[0], &in[1], &o));
     }
-    CHECK(memcmp(g[0], g[1], sizeof g[0]) == 0, "f16 inputs: forward or backward differ from f32 inputs of the same values");
-    CHECK(memcmp(s[0], s[1], sizeof s[0]) == 0, "f16 inputs: attn_scores differs from f32 inputs of the same values");
+    CHECK(memcmp(g[0], g[1], sizeof g[0]) == 0, "%s inputs: forward or backward differ from f32 inputs of the same values",
+          attn_dtype_name(dt));
+    CHECK(memcmp(s[0], s[1], sizeof s[0]) == 0, "%s inputs: attn_scores differs from f32 inputs of the same values",
+          attn_dtype_name(dt));
 }
 
 int main(void)
@@ -267,6 +274,32 @@ int main(void)
         c.half = 1, c.Lq = 2, c.layout = 1; /* q alone in f16 */
         run(&c, &r);
     }
+    { /* bfloat16 inputs: the same paths (the tables' bf16_to_f32, the
+       * decode micro-kernel's bf16 rows), and f16 k with bf16 v (f32 copies) */
+        cfg c;
+        memset(&c, 0, sizeof c);
+        c.what = "bf16";
+        c.qscale = 1;
+        c.bf16 = 1;
+        c.B = 1, c.Hq = 2, c.Hkv = 1;
+        static const int64_t fs[][3] = {{1, 1, 1}, {97, 65, 128}, {200, 300, 33}};
+        for (size_t s = 0; s < sizeof fs / sizeof *fs; s++)
+            for (c.half = 1; c.half <= 3; c.half++) {
+                c.Lq = fs[s][0], c.Lk = fs[s][1], c.D = c.Dv = fs[s][2];
+                c.layout = (int)(s + (size_t)c.half) % 3;
+                c.o.causal = (attn_causal)(c.half - 1);
+                run(&c, &r);
+            }
+        c.what = "bf16-decode"; /* 2 rows (one pass) and 8 rows (tiled) per key/value head */
+        c.B = 2, c.Hq = 4, c.Hkv = 2, c.Lk = 2049, c.D = c.Dv = 128, c.half = 2, c.o.causal = ATTN_CAUSAL_NONE;
+        for (c.Lq = 1; c.Lq <= 4; c.Lq += 3)
+            for (c.layout = 0; c.layout <= 2; c.layout++)
+                run(&c, &r);
+        c.D = 33, c.Dv = 37, c.half = 3, c.o.causal = ATTN_CAUSAL_BOTTOM_RIGHT; /* vector tails */
+        for (c.Lq = 3; c.Lq <= 16; c.Lq += 13)
+            for (c.layout = 0; c.layout <= 2; c.layout += 2)
+                run(&c, &r);
+    }
     { /* NaN and Inf in K and V of keys hidden from every row */
         cfg c;
         memset(&c, 0, sizeof c);
@@ -364,13 +397,15 @@ int main(void)
         extras x;
         memset(&x, 0, sizeof x);
         cfg c = random_cfg(&r, &x);
-        c.half = n % 3 == 0 ? 1 + n / 3 % 3 : 0; /* a third with f16 inputs */
+        c.half = n % 3 == 0 ? 1 + n / 3 % 3 : 0; /* a third with 16-bit inputs, */
+        c.bf16 = n % 6 == 3;                     /* half of those bfloat16 */
         run(&c, &r);
         free(x.mask);
         free(x.bias);
     }
 
-    f16_reference_paths(&r);
+    f16_reference_paths(&r, ATTN_F16);
+    f16_reference_paths(&r, ATTN_BF16);
 
     /* Forcing a tiled kernel on what it does not support fails clearly. */
     {
@@ -402,6 +437,20 @@ int main(void)
             for (int i = 0; i < 4 * 8; i++)
                 worst = fmax(worst, fabs((double)of[i] - rf[i]));
             CHECK(worst < 1e-5, "f32 q and v with f16 k: %g from the reference", worst);
+        }
+        uint16_t qb[4 * 8]; /* bf16 k with f16 v: both as f32 copies */
+        attn_bf16_from_f32(qb, qf, 4 * 8);
+        attn_tensor bq = attn_tensor_2d(qb, ATTN_BF16, 4, 8);
+        for (int ki = 0; ki < 2; ki++) {
+            opt.kernel = ki ? ATTN_KERNEL_AUTO : ATTN_KERNEL_SCALAR;
+            CHECK_OK(attn_forward(&fo, NULL, NULL, &fq, &bq, &hq, &opt));
+            attn_options ref = opt;
+            ref.kernel = ATTN_KERNEL_REFERENCE;
+            CHECK_OK(attn_forward(&ro, NULL, NULL, &fq, &bq, &hq, &ref));
+            double worst = 0;
+            for (int i = 0; i < 4 * 8; i++)
+                worst = fmax(worst, fabs((double)of[i] - rf[i]));
+            CHECK(worst < 1e-5, "bf16 k with f16 v: %g from the reference", worst);
         }
         float dq[2][4 * 8], dk[2][4 * 8], dv[2][4 * 8];
         opt.kernel = ATTN_KERNEL_SCALAR;

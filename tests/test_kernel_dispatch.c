@@ -1,7 +1,8 @@
 /*
  * test_kernel_dispatch.c - CPU detection, the kernel table, forcing a kernel
  * (per call, globally), the vectorised exp's error bound, and the binary16
- * conversions (public, and each table's f16_to_f32).
+ * and bfloat16 conversions (public, and each table's f16_to_f32 and
+ * bf16_to_f32).
  *
  * exp bound: every kernel's exp_sub must agree with exp in double to a
  * relative error of 2^-21 (4.8e-7, ~4 ulp) over [-87.3, 0] (below that,
@@ -12,6 +13,7 @@
 #include "testutil.h"
 
 #include <fenv.h>
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -132,6 +134,97 @@ static void test_f16(void)
     }
 }
 
+/* The value of bfloat16 b from its fields in double (an oracle independent
+ * of attn's shift); NaN for NaN. */
+static double bf16_value(uint16_t b)
+{
+    int e = (b >> 7) & 255, m = b & 127;
+    double mag = e == 0 ? ldexp(m, -133) : e == 255 ? (m ? NAN : INFINITY) : ldexp(128 + m, e - 134);
+    return (b & 0x8000) ? -mag : mag;
+}
+
+static uint16_t to_bf16(float x)
+{
+    uint16_t b;
+    attn_bf16_from_f32(&b, &x, 1);
+    return b;
+}
+
+static void test_bf16(void)
+{
+    static uint16_t all[65536];
+    static float dec[65536], tab[65536];
+    int bad = 0;
+    for (uint32_t i = 0; i < 65536; i++)
+        all[i] = (uint16_t)i;
+    attn_f32_from_bf16(dec, all, 65536);
+    for (uint32_t i = 0; i < 65536 && bad < 5; i++) {
+        double want = bf16_value(all[i]);
+        uint16_t back = to_bf16(dec[i]);
+        /* NaN: stays NaN, made quiet on the way back (sign and top payload kept) */
+        bool ok = isnan(want) ? isnan(dec[i]) && back == (all[i] | 0x0040)
+                              : (double)dec[i] == want && back == all[i] && !signbit(dec[i]) == !signbit(want);
+        if (!ok)
+            bad++;
+        CHECK(ok, "bf16 0x%04x: decoded %.9g (want %.9g), encoded back 0x%04x", i, dec[i], want, back);
+    }
+    /* float -> bfloat16 rounds to nearest, ties to even: between two
+     * neighbours a < b (and their negatives), the midpoint (exact in float)
+     * goes to the even one, a float either side of it to the nearer; the
+     * largest finite (0x7f7f) and 2^128 have the midpoint 0x1.ffp127, which
+     * rounds to even: Inf */
+    for (uint32_t a = 0; a < 0x7f7f && bad < 5; a++)
+        for (int neg = 0; neg <= 1; neg++) {
+            uint16_t ba = (uint16_t)(a | (neg ? 0x8000u : 0)), bb = (uint16_t)(ba + 1), even = (a & 1) ? bb : ba;
+            float mid = (float)((bf16_value(ba) + bf16_value(bb)) / 2);
+            uint16_t got[3] = {to_bf16(nextafterf(mid, 0.0f)), to_bf16(mid),
+                               to_bf16(nextafterf(mid, neg ? -INFINITY : INFINITY))};
+            bool ok = got[0] == ba && got[1] == even && got[2] == bb;
+            if (!ok)
+                bad++;
+            CHECK(ok, "bf16 rounding between 0x%04x and 0x%04x: got 0x%04x 0x%04x 0x%04x around %.9g", ba, bb,
+                  got[0], got[1], got[2], mid);
+        }
+    CHECK(to_bf16(0x1.ffp127f) == 0x7f80 && to_bf16(-0x1.ffp127f) == 0xff80 && to_bf16(FLT_MAX) == 0x7f80,
+          "bf16 overflow: 0x1.ffp127 -> 0x%04x", to_bf16(0x1.ffp127f));
+    CHECK(to_bf16(nextafterf(0x1.ffp127f, 0.0f)) == 0x7f7f, "bf16: just below 0x1.ffp127 -> 0x%04x",
+          to_bf16(nextafterf(0x1.ffp127f, 0.0f)));
+    CHECK(to_bf16(INFINITY) == 0x7f80 && to_bf16(-INFINITY) == 0xff80 && to_bf16(-0.0f) == 0x8000,
+          "bf16 of +-Inf, -0");
+    /* the same bfloat16 values whatever the rounding mode: ties, either side
+     * of them, subnormals and normals */
+    enum { NX = 3 * 4096 };
+    static float xs[NX];
+    static uint16_t want[NX], got[NX];
+    for (int i = 0; i < 4096; i++) {
+        uint16_t b = (uint16_t)(i * 16 + (i & 3)); /* spread over every exponent */
+        float a = (float)bf16_value(b), c = (float)bf16_value((uint16_t)(b + 1));
+        xs[3 * i] = (a + c) / 2, xs[3 * i + 1] = nextafterf(xs[3 * i], 0.0f), xs[3 * i + 2] = nextafterf(xs[3 * i], 1e30f);
+    }
+    attn_bf16_from_f32(want, xs, NX);
+    const int modes[3] = {FE_UPWARD, FE_DOWNWARD, FE_TOWARDZERO};
+    for (int mi = 0; mi < 3; mi++) {
+        fesetround(modes[mi]);
+        attn_bf16_from_f32(got, xs, NX);
+        fesetround(FE_TONEAREST);
+        int first = -1;
+        for (int i = 0; i < NX && first < 0; i++)
+            if (got[i] != want[i])
+                first = i;
+        CHECK(first < 0, "bf16 of %.9g is 0x%04x under rounding mode %d, 0x%04x to nearest", first < 0 ? 0 : xs[first],
+              first < 0 ? 0 : got[first], modes[mi], first < 0 ? 0 : want[first]);
+    }
+    /* every table's conversion, on every bfloat16 (odd lengths: vector tails) */
+    for (int k = ATTN_KERNEL_SCALAR; k <= ATTN_KERNEL_AVX512; k++) {
+        const attn_ukernels *uk = attn_ukernels_get((attn_kernel)k);
+        if (!uk)
+            continue;
+        for (int64_t i0 = 0; i0 < 65536; i0 += 4093)
+            uk->bf16_to_f32(tab + i0, all + i0, 65536 - i0 < 4093 ? 65536 - i0 : 4093);
+        CHECK(memcmp(tab, dec, sizeof tab) == 0, "%s bf16_to_f32 differs from attn_f32_from_bf16", uk->name);
+    }
+}
+
 int main(void)
 {
     printf("test_kernel_dispatch: cpu features '%s', best kernel %s\n", attn_cpu_features(),
@@ -189,6 +282,7 @@ int main(void)
             test_exp(uk);
     }
     test_f16();
+    test_bf16();
     double g = attn_peak_gflops(1, 20);
     printf("  peak probe (1 thread, 20 ms): %.1f GFLOP/s\n", g);
     CHECK(g > 0.1 && isfinite(g), "peak probe gave %g", g);

@@ -188,6 +188,11 @@ double cli_tensor_get(const attn_tensor *t, const int64_t *idx)
         attn_f32_from_f16(&f, (const uint16_t *)t->data + off, 1);
         return f;
     }
+    case ATTN_BF16: {
+        float f;
+        attn_f32_from_bf16(&f, (const uint16_t *)t->data + off, 1);
+        return f;
+    }
     }
     return NAN;
 }

@@ -36,10 +36,11 @@ static attn_status pick_kernel(const attn_problem *p, const char *fn, const attn
     return ATTN_OK;
 }
 
-/* f16 inputs the tiled kernels do not read themselves: q, k and v of the
- * backward, and the f16 one of k and v when their dtypes differ.  The call
- * then runs on contiguous f32 copies (exact: every half is a float), O(N)
- * memory, so that f16 inputs take the fast kernels wherever f32 inputs do. */
+/* 16-bit (f16, bf16) inputs the tiled kernels do not read themselves: q, k
+ * and v of the backward, and the 16-bit ones of k and v when their dtypes
+ * differ.  The call then runs on contiguous f32 copies (exact: every f16 and
+ * bf16 value is a float), O(N) memory, so that 16-bit inputs take the fast
+ * kernels wherever f32 inputs do. */
 typedef struct widened {
     float *buf[3]; /* q, k, v copies, or NULL */
 } widened;
@@ -47,7 +48,7 @@ typedef struct widened {
 static bool needs_widening(const attn_problem *p, int which)
 {
     const attn_view4 *v = which == 0 ? &p->q : which == 1 ? &p->k : &p->v;
-    if (v->dtype != ATTN_F16)
+    if (!(ATTN_DT(v->dtype) & ATTN_DT_HALF))
         return false;
     return p->backward || (which > 0 && p->k.dtype != p->v.dtype);
 }
@@ -66,10 +67,10 @@ static attn_problem as_widened(const attn_problem *p)
 
 static attn_status widen(attn_problem *p, widened *w)
 {
-    static const char *what[3] = {"f32 copy of f16 q", "f32 copy of f16 k", "f32 copy of f16 v"};
+    static const char *what[3] = {"f32 copy of 16-bit q", "f32 copy of 16-bit k", "f32 copy of 16-bit v"};
     attn_view4 *views[3] = {&p->q, &p->k, &p->v};
     for (int i = 0; i < 3; i++) {
-        if (!needs_widening(p, i)) /* (k is widened only when v is not f16 or all are: v's test stays the same) */
+        if (!needs_widening(p, i)) /* (k is widened only when v is not 16-bit or all are: v's test stays the same) */
             continue;
         attn_view4 *v = views[i];
         int64_t n = v->n[0] * v->n[1] * v->n[2] * v->n[3]; /* validated sizes: a view this big exists */
@@ -78,12 +79,15 @@ static attn_status widen(attn_problem *p, widened *w)
             return ATTN_ERR_NOMEM;
         w->buf[i] = f;
         const uint16_t *h = v->data;
+        const bool bf16 = v->dtype == ATTN_BF16;
         int64_t at = 0;
         for (int64_t a = 0; a < v->n[0]; a++)
             for (int64_t b = 0; b < v->n[1]; b++)
                 for (int64_t c = 0; c < v->n[2]; c++)
-                    for (int64_t d = 0; d < v->n[3]; d++)
-                        f[at++] = attn_half_to_float(h[attn_off4(v, a, b, c, d)]);
+                    for (int64_t d = 0; d < v->n[3]; d++) {
+                        uint16_t x = h[attn_off4(v, a, b, c, d)];
+                        f[at++] = bf16 ? attn_bf16_to_float(x) : attn_half_to_float(x);
+                    }
         v->data = f;
         v->dtype = ATTN_F32;
         int64_t span = 1; /* contiguous, size-1 dimensions stride 0 as attn_view4_of makes them */
@@ -101,7 +105,7 @@ static void widened_free(widened *w)
         attn_free(w->buf[i]);
 }
 
-/* Pick the kernel of validated problem p (as if its f16 inputs were widened)
+/* Pick the kernel of validated problem p (as if its 16-bit inputs were widened)
  * and run it: the reference on p as it is, a tiled kernel after widen. */
 static attn_status run(attn_problem *p, const char *fn, attn_status (*ref)(const attn_problem *),
                        attn_status (*tiled)(const attn_problem *, const attn_ukernels *))

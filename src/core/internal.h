@@ -91,7 +91,28 @@ static inline uint16_t attn_half_from_float(float x)
     return (uint16_t)(sign | (r >> 13));
 }
 
-/* Read element `off` (in elements) of data of dtype f32/f64/f16/bool as double. */
+/* bfloat16 b as a float (exact: b is a float's top 16 bits). */
+static inline float attn_bf16_to_float(uint16_t b)
+{
+    uint32_t u = (uint32_t)b << 16;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* The bfloat16 nearest to x (ties to even in integers, whatever the rounding
+ * mode; overflow to Inf; NaN quiet, top payload bits kept). */
+static inline uint16_t attn_bf16_from_float(float x)
+{
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    if ((u & 0x7fffffffu) > 0x7f800000u) /* NaN: quiet, its sign and top payload bits */
+        return (uint16_t)((u >> 16) | 0x0040u);
+    u += 0x7fffu + ((u >> 16) & 1u); /* a carry into the exponent rounds up, to Inf at the top */
+    return (uint16_t)(u >> 16);
+}
+
+/* Read element `off` (in elements) of data of dtype f32/f64/f16/bf16/bool as double. */
 static inline double attn_load(const void *data, attn_dtype dtype, int64_t off)
 {
     switch (dtype) {
@@ -99,6 +120,7 @@ static inline double attn_load(const void *data, attn_dtype dtype, int64_t off)
     case ATTN_F64: return ((const double *)data)[off];
     case ATTN_BOOL: return ((const unsigned char *)data)[off] ? 1.0 : 0.0;
     case ATTN_F16: return (double)attn_half_to_float(((const uint16_t *)data)[off]);
+    case ATTN_BF16: return (double)attn_bf16_to_float(((const uint16_t *)data)[off]);
     }
     return 0.0;
 }
@@ -135,7 +157,8 @@ attn_status attn_check_arg(const attn_tensor *t, const char *fn, const char *nam
 
 #define ATTN_DT(d) (1u << (d))
 #define ATTN_DT_FLOAT (ATTN_DT(ATTN_F32) | ATTN_DT(ATTN_F64))
-#define ATTN_DT_INPUT (ATTN_DT_FLOAT | ATTN_DT(ATTN_F16)) /* q, k and v */
+#define ATTN_DT_HALF (ATTN_DT(ATTN_F16) | ATTN_DT(ATTN_BF16)) /* the 16-bit inputs */
+#define ATTN_DT_INPUT (ATTN_DT_FLOAT | ATTN_DT_HALF)              /* q, k and v */
 
 /* Is t given (an optional tensor)? */
 static inline bool attn_present(const attn_tensor *t) { return t != NULL && t->rank != 0; }

@@ -12,6 +12,7 @@ size_t attn_dtype_size(attn_dtype dtype)
     case ATTN_F64: return 8;
     case ATTN_BOOL: return 1;
     case ATTN_F16: return 2;
+    case ATTN_BF16: return 2;
     }
     return 0;
 }
@@ -23,6 +24,7 @@ const char *attn_dtype_name(attn_dtype dtype)
     case ATTN_F64: return "f64";
     case ATTN_BOOL: return "bool";
     case ATTN_F16: return "f16";
+    case ATTN_BF16: return "bf16";
     }
     return "unknown";
 }
@@ -37,6 +39,18 @@ void attn_f32_from_f16(float *dst, const uint16_t *src, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         dst[i] = attn_half_to_float(src[i]);
+}
+
+void attn_bf16_from_f32(uint16_t *dst, const float *src, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        dst[i] = attn_bf16_from_float(src[i]);
+}
+
+void attn_f32_from_bf16(float *dst, const uint16_t *src, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        dst[i] = attn_bf16_to_float(src[i]);
 }
 
 attn_tensor attn_tensor_nd(void *data, attn_dtype dtype, int rank, const int64_t *shape)

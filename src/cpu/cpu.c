@@ -209,15 +209,15 @@ attn_status attn_set_kernel(attn_kernel k)
 }
 
 static bool is_f32(const attn_view4 *v) { return v->dtype == ATTN_F32; }
-static bool is_f16(const attn_view4 *v) { return v->dtype == ATTN_F16; }
+static bool is_16(const attn_view4 *v) { return ATTN_DT(v->dtype) & ATTN_DT_HALF; } /* f16, bf16 */
 
 const char *attn_tiled_unsupported(const attn_problem *p)
 {
     if (p->score == ATTN_SCORE_BILINEAR || p->score == ATTN_SCORE_ADDITIVE)
         return p->score == ATTN_SCORE_BILINEAR ? "the bilinear score" : "the additive score";
     if (p->backward && (!is_f32(&p->q) || !is_f32(&p->k) || !is_f32(&p->v)))
-        return is_f16(&p->q) || is_f16(&p->k) || is_f16(&p->v) ? "f16 inputs in the backward" : "f64 inputs";
-    if (!(is_f32(&p->q) || is_f16(&p->q)) || !(is_f32(&p->k) || is_f16(&p->k)) || !(is_f32(&p->v) || is_f16(&p->v)))
+        return is_16(&p->q) || is_16(&p->k) || is_16(&p->v) ? "16-bit inputs in the backward" : "f64 inputs";
+    if (!(is_f32(&p->q) || is_16(&p->q)) || !(is_f32(&p->k) || is_16(&p->k)) || !(is_f32(&p->v) || is_16(&p->v)))
         return "f64 inputs";
     if (p->k.dtype != p->v.dtype)
         return "k and v of different dtypes";

@@ -684,6 +684,7 @@ static const char *descr_of(attn_dtype dtype)
     case ATTN_F64: return "<f8";
     case ATTN_F16: return "<f2";
     case ATTN_BOOL: return "|b1";
+    case ATTN_BF16: break; /* no .npy type: refused by attn_npy_serialize */
     }
     return "?";
 }
@@ -697,7 +698,8 @@ attn_status attn_npy_serialize(const attn_tensor *t, void **bytes, size_t *size)
         *size = 0;
     if (!bytes || !size)
         return attn_fail(ATTN_ERR_MISUSE, "%s: %s is NULL", fn, !bytes ? "bytes" : "size");
-    attn_status st = attn_check_arg(t, fn, "t", ATTN_DT_INPUT | ATTN_DT(ATTN_BOOL));
+    /* .npy has no bfloat16 type (NumPy itself has none) */
+    attn_status st = attn_check_arg(t, fn, "t", ATTN_DT_FLOAT | ATTN_DT(ATTN_F16) | ATTN_DT(ATTN_BOOL));
     if (st != ATTN_OK)
         return st;
 

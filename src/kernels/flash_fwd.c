@@ -138,13 +138,15 @@ static bool row_finite(const float *x, int64_t n, int64_t sd)
     return !bad;
 }
 
-/* Row (a, b, c, :) of input view v (n elements, f32 or f16) into dst as floats. */
+/* Row (a, b, c, :) of input view v (n elements, f32, f16 or bf16) into dst as floats. */
 static void load_row(const attn_ukernels *uk, const attn_view4 *v, int64_t a, int64_t b, int64_t c, int64_t n,
                      float *dst)
 {
     const int64_t off = attn_off4(v, a, b, c, 0), sd = n <= 1 ? 1 : v->st[3];
     if (v->dtype == ATTN_F16 && sd == 1)
         uk->f16_to_f32(dst, (const uint16_t *)v->data + off, n);
+    else if (v->dtype == ATTN_BF16 && sd == 1)
+        uk->bf16_to_f32(dst, (const uint16_t *)v->data + off, n);
     else
         for (int64_t d = 0; d < n; d++)
             dst[d] = attn_in_f32(v, off + d * sd);
@@ -156,12 +158,12 @@ static void load_row(const attn_ukernels *uk, const attn_view4 *v, int64_t a, in
  * (returns their number): the caller adds it to the rows that see it.
  * pf (or NULL): rows to bring into L2 meanwhile, row jj of pf beside V row
  * jj (the next tile's K: K and V then stream from memory together, which
- * the memory keeps up with better than with one stream at a time).  An f16
- * V row goes through rowbuf (Dv floats). */
+ * the memory keeps up with better than with one stream at a time).  A
+ * 16-bit (f16, bf16) V row goes through rowbuf (Dv floats). */
 static int pack_v(const attn_problem *p, const attn_ukernels *uk, int64_t b, int64_t hk, int64_t j0, int64_t nk,
                   int64_t P, float *vp, bool check, int64_t *bad, const attn_prefetch *pf, float *rowbuf)
 {
-    const bool half = p->v.dtype == ATTN_F16;
+    const bool half = p->v.dtype != ATTN_F32; /* f16 or bf16 */
     const int64_t Dv = p->Dv, sd = half || p->Dv <= 1 ? 1 : p->v.st[3];
     int nbad = 0;
     ATTN_ASSERT(!pf || pf->rows <= nk); /* one row of pf beside each V row */
@@ -395,8 +397,8 @@ static void dec_chunk(const attn_problem *p, const attn_ukernels *uk, dec_ws *w,
                       int64_t c1, float *pm, float *pl, float *po)
 {
     const int64_t D = p->Dq, Dv = p->Dv, rows = p->group * p->Lq;
-    const char *k = p->k.data, *v = p->v.data; /* rows of f32, or f16 when half */
-    const int half = p->k.dtype == ATTN_F16; /* then v is f16 too (attn_tiled_unsupported) */
+    const char *k = p->k.data, *v = p->v.data; /* rows of f32, f16 or bf16 */
+    const int kv = attn_kv_of(p->k.dtype); /* v's too (attn_tiled_unsupported) */
     const int64_t kes = (int64_t)attn_dtype_size(p->k.dtype), ves = (int64_t)attn_dtype_size(p->v.dtype);
     const uint32_t threshold = attn_dropout_threshold(p->dropout_p);
     const float keep_scale = (float)(1.0 / (1.0 - p->dropout_p));
@@ -439,7 +441,7 @@ static void dec_chunk(const attn_problem *p, const attn_ukernels *uk, dec_ws *w,
         const bool any_seen = nk > 0 && jlo < j0 + nk && jhi > j0;
         for (int64_t r0 = 0; r0 < rows; r0 += ATTN_DEC_ROWS) {
             int nr = (int)(rows - r0 < ATTN_DEC_ROWS ? rows - r0 : ATTN_DEC_ROWS);
-            uk->dot_axpy_rows(nr, half, w->qs + r0 * D, D, w->krows, any_seen && k_unit ? nk : 0, D,
+            uk->dot_axpy_rows(nr, kv, w->qs + r0 * D, D, w->krows, any_seen && k_unit ? nk : 0, D,
                               w->s[cur] + r0 * DEC_BK, w->s[cur ^ 1] + r0 * DEC_BK, DEC_BK, po + r0 * Dv, Dv, vprev,
                               v_unit ? nprev : 0, Dv);
         }

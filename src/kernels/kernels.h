@@ -113,16 +113,17 @@ typedef struct attn_ukernels {
      *   s[r lds + j] = sum_{d<D} q_r[d] * k[j][d]                  for j < nk,
      *   o[r ldo + d] += sum_{j<nv} w[r lds + j] * v[j][d]          for d < Dv,
      * skipping weights +0 (hidden keys, attn_hidden_weight; a V row that no
-     * row weighs is not read); the rows of k and v contiguous, f32, or
-     * binary16 (uint16_t) when half.  Both walks
+     * row weighs is not read); the rows of k and v contiguous, of element
+     * type kv (ATTN_KV_F32, ATTN_KV_F16 or ATTN_KV_BF16).  Both walks
      * advance key by key together, so that K and V stream from memory at
      * once (the driver pairs one block's keys with the previous block's
      * values), and each K or V row serves every query row. */
-    void (*dot_axpy_rows)(int nr, int half, const float *q, int64_t ldq, const void *const *k, int64_t nk, int64_t D,
+    void (*dot_axpy_rows)(int nr, int kv, const float *q, int64_t ldq, const void *const *k, int64_t nk, int64_t D,
                           float *s, const float *w, int64_t lds, float *o, int64_t ldo, const void *const *v,
                           int64_t nv, int64_t Dv);
-    /* dst[i] = src[i] (binary16 to float, exact), i < n. */
+    /* dst[i] = src[i] (binary16, or bfloat16, to float, exact), i < n. */
     void (*f16_to_f32)(float *dst, const uint16_t *src, int64_t n);
+    void (*bf16_to_f32)(float *dst, const uint16_t *src, int64_t n);
     /* Peak probe: run `iters` rounds of independent FMA chains, return the
      * number of flops done (the caller times it). */
     double (*fma_probe)(int64_t iters);
@@ -145,17 +146,25 @@ const attn_ukernels *attn_ukernels_get(attn_kernel k);
  * ("f64 inputs", "the weights output", ...) for messages. */
 const char *attn_tiled_unsupported(const attn_problem *p);
 
-/* Element d of a K or V row of the decode micro-kernels: f32, or binary16
- * when half. */
-static inline float attn_kv_elem(const void *row, int64_t d, int half)
+/* The element types of K and V rows in the decode micro-kernels. */
+enum { ATTN_KV_F32 = 0, ATTN_KV_F16 = 1, ATTN_KV_BF16 = 2 };
+static inline int attn_kv_of(attn_dtype dtype)
 {
-    return half ? attn_half_to_float(((const uint16_t *)row)[d]) : ((const float *)row)[d];
+    return dtype == ATTN_F16 ? ATTN_KV_F16 : dtype == ATTN_BF16 ? ATTN_KV_BF16 : ATTN_KV_F32;
 }
 
-/* Element off of an input view of the tiled kernels (f32 or f16) as float. */
+/* Element d of a K or V row of element type kv, as float. */
+static inline float attn_kv_elem(const void *row, int64_t d, int kv)
+{
+    const uint16_t *h = row;
+    return kv == ATTN_KV_F16 ? attn_half_to_float(h[d]) : kv == ATTN_KV_BF16 ? attn_bf16_to_float(h[d])
+                                                                               : ((const float *)row)[d];
+}
+
+/* Element off of an input view of the tiled kernels (f32, f16 or bf16) as float. */
 static inline float attn_in_f32(const attn_view4 *v, int64_t off)
 {
-    return v->dtype == ATTN_F16 ? attn_half_to_float(((const uint16_t *)v->data)[off]) : ((const float *)v->data)[off];
+    return attn_kv_elem(v->data, off, attn_kv_of(v->dtype));
 }
 
 /* |x| of row (a, b, c, :) of an f32 or f16 view (n elements), summed in double. */

@@ -107,7 +107,7 @@ static void dsoftmax(const float *p, float *dp, int64_t n, int64_t per, const fl
         dp[i] = p[i] == 0 ? 0.0f : p[i] * (dp[i] - di[i / per]) * scale;
 }
 
-static void dot_axpy_rows(int nr, int half, const float *q, int64_t ldq, const void *const *k, int64_t nk, int64_t D,
+static void dot_axpy_rows(int nr, int kv, const float *q, int64_t ldq, const void *const *k, int64_t nk, int64_t D,
                           float *s, const float *w, int64_t lds, float *o, int64_t ldo, const void *const *v,
                           int64_t nv, int64_t Dv)
 {
@@ -116,16 +116,17 @@ static void dot_axpy_rows(int nr, int half, const float *q, int64_t ldq, const v
             if (j < nk) {
                 float acc = 0;
                 for (int64_t d = 0; d < D; d++)
-                    acc += q[r * ldq + d] * attn_kv_elem(k[j], d, half);
+                    acc += q[r * ldq + d] * attn_kv_elem(k[j], d, kv);
                 s[r * lds + j] = acc;
             }
             if (j < nv && !attn_hidden_weight(w[r * lds + j]))
                 for (int64_t d = 0; d < Dv; d++)
-                    o[r * ldo + d] += w[r * lds + j] * attn_kv_elem(v[j], d, half);
+                    o[r * ldo + d] += w[r * lds + j] * attn_kv_elem(v[j], d, kv);
         }
 }
 
 static void f16_to_f32(float *dst, const uint16_t *src, int64_t n) { attn_f32_from_f16(dst, src, (size_t)n); }
+static void bf16_to_f32(float *dst, const uint16_t *src, int64_t n) { attn_f32_from_bf16(dst, src, (size_t)n); }
 
 static double fma_probe(int64_t iters)
 {
@@ -152,5 +153,6 @@ const attn_ukernels attn_uk_scalar = {
     .dsoftmax = dsoftmax,
     .dot_axpy_rows = dot_axpy_rows,
     .f16_to_f32 = f16_to_f32,
+    .bf16_to_f32 = bf16_to_f32,
     .fma_probe = fma_probe,
 };

@@ -4,7 +4,7 @@
  * Included by uk_avx2.c and uk_avx512.c after they define:
  *   VF, W (lanes), VZERO(), VLOAD(p), VSTORE(p, v), VSET1(x), VFMA(a, b, c) = a*b + c,
  *   VMAX(a, b), VADD, VSUB, VMUL, VEXP(x) (see below), VEXP_KEEP(s, x) = VEXP(x) where s != -inf else 0,
- *   VLOADH(p) (W binary16 values at p, as floats),
+ *   VLOADH(p), VLOADB(p) (W binary16, bfloat16 values at p, as floats),
  *   VHSUM(v) (sum of the lanes), VBLEND_EQ(a, b, t, f) = t where a == b else f,
  *   RVMAX (vectors of lanes per register tile), NCMAX (broadcast columns per tile),
  *   UK_NAME (the table's name), UK_ID (its attn_kernel).
@@ -270,16 +270,18 @@ static void dsoftmax(const float *p, float *dp, int64_t n, int64_t per, const fl
     }
 }
 
-/* W values of a K or V row at element d (one value: attn_kv_elem): f32, or
- * binary16 when half (a compile-time constant in every caller). */
-UK_INLINE VF kv_load(const void *row, int64_t d, const int half)
+/* W values of a K or V row at element d (one value: attn_kv_elem) of
+ * element type kv (a compile-time constant in every caller). */
+UK_INLINE VF kv_load(const void *row, int64_t d, const int kv)
 {
-    return half ? VLOADH((const uint16_t *)row + d) : VLOAD((const float *)row + d);
+    return kv == ATTN_KV_F16    ? VLOADH((const uint16_t *)row + d)
+           : kv == ATTN_KV_BF16 ? VLOADB((const uint16_t *)row + d)
+                                : VLOAD((const float *)row + d);
 }
 
 /* Decode, one key of nr query rows: s[r lds + j] = q_r . kj (the same sums,
  * in the same order, for any nr). */
-UK_INLINE void dec_dot(const int nr, const int half, const float *q, int64_t ldq, const void *kj, int64_t D, float *s,
+UK_INLINE void dec_dot(const int nr, const int kv, const float *q, int64_t ldq, const void *kj, int64_t D, float *s,
                        int64_t lds, int64_t j)
 {
     const int64_t Dw = D / W * W;
@@ -288,28 +290,28 @@ UK_INLINE void dec_dot(const int nr, const int half, const float *q, int64_t ldq
         a0[r] = VZERO(), a1[r] = VZERO();
     int64_t d = 0;
     for (; d + 2 * W <= Dw; d += 2 * W) {
-        const VF k0 = kv_load(kj, d, half), k1 = kv_load(kj, d + W, half);
+        const VF k0 = kv_load(kj, d, kv), k1 = kv_load(kj, d + W, kv);
         for (int r = 0; r < nr; r++) {
             a0[r] = VFMA(VLOAD(q + r * ldq + d), k0, a0[r]);
             a1[r] = VFMA(VLOAD(q + r * ldq + d + W), k1, a1[r]);
         }
     }
     for (; d < Dw; d += W) {
-        const VF k0 = kv_load(kj, d, half);
+        const VF k0 = kv_load(kj, d, kv);
         for (int r = 0; r < nr; r++)
             a0[r] = VFMA(VLOAD(q + r * ldq + d), k0, a0[r]);
     }
     for (int r = 0; r < nr; r++) {
         float acc = VHSUM(VADD(a0[r], a1[r]));
         for (int64_t e = Dw; e < D; e++)
-            acc += q[r * ldq + e] * attn_kv_elem(kj, e, half);
+            acc += q[r * ldq + e] * attn_kv_elem(kj, e, kv);
         s[r * lds + j] = acc;
     }
 }
 
 /* Decode, one value row vj for nr rows: o_r += w[r lds + j] vj for the rows
  * whose weight is not hidden; when every row's is, vj is not read. */
-UK_INLINE void dec_axpy(const int nr, const int half, const float *w, int64_t lds, int64_t j, const void *vj, float *o,
+UK_INLINE void dec_axpy(const int nr, const int kv, const float *w, int64_t lds, int64_t j, const void *vj, float *o,
                         int64_t ldo, int64_t Dv)
 {
     int act[ATTN_DEC_ROWS], na = 0;
@@ -322,17 +324,17 @@ UK_INLINE void dec_axpy(const int nr, const int half, const float *w, int64_t ld
     const int64_t Dvw = Dv / W * W;
     if (na == nr) { /* the usual case: every row, a loop of constant shape */
         for (int64_t d = 0; d < Dvw; d += W) {
-            const VF x = kv_load(vj, d, half);
+            const VF x = kv_load(vj, d, kv);
             for (int r = 0; r < nr; r++)
                 VSTORE(o + r * ldo + d, VFMA(b[r], x, VLOAD(o + r * ldo + d)));
         }
         for (int64_t d = Dvw; d < Dv; d++)
             for (int r = 0; r < nr; r++)
-                o[r * ldo + d] += w[r * lds + j] * attn_kv_elem(vj, d, half);
+                o[r * ldo + d] += w[r * lds + j] * attn_kv_elem(vj, d, kv);
         return;
     }
     for (int64_t d = 0; d < Dvw; d += W) {
-        const VF x = kv_load(vj, d, half);
+        const VF x = kv_load(vj, d, kv);
         for (int a = 0; a < na; a++) {
             float *od = o + act[a] * ldo + d;
             VSTORE(od, VFMA(b[a], x, VLOAD(od)));
@@ -340,18 +342,18 @@ UK_INLINE void dec_axpy(const int nr, const int half, const float *w, int64_t ld
     }
     for (int64_t d = Dvw; d < Dv; d++)
         for (int a = 0; a < na; a++)
-            o[act[a] * ldo + d] += w[act[a] * lds + j] * attn_kv_elem(vj, d, half);
+            o[act[a] * ldo + d] += w[act[a] * lds + j] * attn_kv_elem(vj, d, kv);
 }
 
-UK_INLINE void dec_rows(const int nr, const int half, const float *q, int64_t ldq, const void *const *k, int64_t nk,
+UK_INLINE void dec_rows(const int nr, const int kv, const float *q, int64_t ldq, const void *const *k, int64_t nk,
                         int64_t D, float *s, const float *w, int64_t lds, float *o, int64_t ldo,
                         const void *const *v, int64_t nv, int64_t Dv)
 {
     for (int64_t j = 0; j < nk || j < nv; j++) {
         if (j < nk)
-            dec_dot(nr, half, q, ldq, k[j], D, s, lds, j);
+            dec_dot(nr, kv, q, ldq, k[j], D, s, lds, j);
         if (j < nv)
-            dec_axpy(nr, half, w, lds, j, v[j], o, ldo, Dv);
+            dec_axpy(nr, kv, w, lds, j, v[j], o, ldo, Dv);
     }
 }
 
@@ -359,16 +361,18 @@ UK_INLINE void dec_rows(const int nr, const int half, const float *q, int64_t ld
  * they stream from memory at once (one after the other, each stream alone
  * fills the memory pipeline less: about 1.4x the time, bench/README.md),
  * and each row of K and V is read once for all nr query rows. */
-static void dot_axpy_rows(int nr, int half, const float *q, int64_t ldq, const void *const *k, int64_t nk, int64_t D,
+static void dot_axpy_rows(int nr, int kv, const float *q, int64_t ldq, const void *const *k, int64_t nk, int64_t D,
                           float *s, const float *w, int64_t lds, float *o, int64_t ldo, const void *const *v,
                           int64_t nv, int64_t Dv)
 {
 #define UK_DEC_CASE(NR)                                                                                          \
     case NR:                                                                                                     \
-        if (half)                                                                                                \
-            dec_rows(NR, 1, q, ldq, k, nk, D, s, w, lds, o, ldo, v, nv, Dv);                                     \
+        if (kv == ATTN_KV_F16)                                                                                   \
+            dec_rows(NR, ATTN_KV_F16, q, ldq, k, nk, D, s, w, lds, o, ldo, v, nv, Dv);                           \
+        else if (kv == ATTN_KV_BF16)                                                                             \
+            dec_rows(NR, ATTN_KV_BF16, q, ldq, k, nk, D, s, w, lds, o, ldo, v, nv, Dv);                          \
         else                                                                                                     \
-            dec_rows(NR, 0, q, ldq, k, nk, D, s, w, lds, o, ldo, v, nv, Dv);                                     \
+            dec_rows(NR, ATTN_KV_F32, q, ldq, k, nk, D, s, w, lds, o, ldo, v, nv, Dv);                           \
         break;
     switch (nr) {
     UK_DEC_CASE(1)
@@ -389,6 +393,15 @@ static void f16_to_f32(float *dst, const uint16_t *src, int64_t n)
         VSTORE(dst + d, VLOADH(src + d));
     for (; d < n; d++)
         dst[d] = attn_half_to_float(src[d]);
+}
+
+static void bf16_to_f32(float *dst, const uint16_t *src, int64_t n)
+{
+    int64_t d = 0;
+    for (; d + W <= n; d += W)
+        VSTORE(dst + d, VLOADB(src + d));
+    for (; d < n; d++)
+        dst[d] = attn_bf16_to_float(src[d]);
 }
 
 static double fma_probe(int64_t iters)
@@ -425,5 +438,6 @@ const attn_ukernels UK_TABLE = {
     .dsoftmax = dsoftmax,
     .dot_axpy_rows = dot_axpy_rows,
     .f16_to_f32 = f16_to_f32,
+    .bf16_to_f32 = bf16_to_f32,
     .fma_probe = fma_probe,
 };
