@@ -3,9 +3,9 @@
 # machine, and nothing when it is already there.  Idempotent.
 #
 #   scripts/setup.sh          build tools (compiler, CMake, OpenMP, pkg-config)
-#   scripts/setup.sh --python also a virtual environment .venv with NumPy, for
-#                             the cross-checks in tests/ (skipped, with a note,
-#                             when PyPI cannot be reached)
+#   scripts/setup.sh --python also a virtual environment .venv with NumPy and
+#                             ml_dtypes, for the cross-checks in tests/ (skipped,
+#                             with a note, when PyPI cannot be reached)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,10 +38,11 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 if [ "${1:-}" = "--python" ]; then
-  if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import numpy' 2>/dev/null; then
-    echo "setup: creating .venv with numpy for the cross-checks"
-    if ! { python3 -m venv .venv && .venv/bin/pip install -q numpy; }; then
-      echo "setup: note: could not create .venv with numpy; the NumPy cross-checks will be skipped"
+  # numpy for the .npy cross-check, ml_dtypes (bfloat16 for NumPy) for the bf16 one
+  if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import numpy, ml_dtypes' 2>/dev/null; then
+    echo "setup: creating .venv with numpy and ml_dtypes for the cross-checks"
+    if ! { { [ -x .venv/bin/python ] || python3 -m venv .venv; } && .venv/bin/pip install -q numpy ml_dtypes; }; then
+      echo "setup: note: could not create .venv with numpy and ml_dtypes; those cross-checks will be skipped"
     fi
   fi
 fi
