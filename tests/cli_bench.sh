@@ -19,18 +19,20 @@ for c in "fwd 1,4,40,300,16 2" "bwd 1,4,40,300,16 1" "decode 1,4,2,1100,16 2" "d
   check "$1 $2 --kv-heads $kv exits 0 ($out)" '[ $? -eq 0 ]'
   check "$1 --kv-heads $kv json has Hkv" 'echo "$out" | grep -q "\"Hkv\":$kv"'
 done
-# an f16 key/value cache: forward, both decode paths, backward (on f32 copies)
-for c in "fwd 1,2,40,300,16" "decode 1,2,2,1100,16" "decode 1,2,8,1100,16" "bwd 1,2,40,300,16"; do
-  set -- $c
-  out=$("$ATTN" bench --op $1 --shape $2 --kv-dtype f16 --threads 2 --rounds 3 --json 2>&1)
-  check "$1 $2 --kv-dtype f16 exits 0 ($out)" '[ $? -eq 0 ]'
-  check "$1 --kv-dtype f16 json says so" 'echo "$out" | grep -q "\"kv_dtype\":\"f16\""'
+# f16 and bf16 key/value caches: forward, both decode paths, backward (on f32 copies)
+for dt in f16 bf16; do
+  for c in "fwd 1,2,40,300,16" "decode 1,2,2,1100,16" "decode 1,2,8,1100,16" "bwd 1,2,40,300,16"; do
+    set -- $c
+    out=$("$ATTN" bench --op $1 --shape $2 --kv-dtype $dt --threads 2 --rounds 3 --json 2>&1)
+    check "$1 $2 --kv-dtype $dt exits 0 ($out)" '[ $? -eq 0 ]'
+    check "$1 --kv-dtype $dt json says so" 'echo "$out" | grep -q "\"kv_dtype\":\"$dt\""'
+  done
 done
 out=$("$ATTN" bench --memory --kv-dtype f16 2>&1)
 check "--memory --kv-dtype f16 exits 2 ($out)" '[ $? -eq 2 ]'
 check "--memory --kv-dtype f16 says why ($out)" 'echo "$out" | grep -q "kv-dtype f16 needs --shape"'
-out=$("$ATTN" bench --op fwd --shape 1,2,40,300,16 --kv-dtype bf16 2>&1)
-check "bad kv-dtype exits 2 ($out)" '[ $? -eq 2 ] && echo "$out" | grep -q "bf16"'
+out=$("$ATTN" bench --op fwd --shape 1,2,40,300,16 --kv-dtype f8 2>&1)
+check "bad kv-dtype exits 2 ($out)" '[ $? -eq 2 ] && echo "$out" | grep -q "f8.*f32, f16 or bf16"'
 out=$("$ATTN" bench --op fwd --shape 1,4,8,8,8 --kv-heads 3 2>&1)
 check "kv-heads not dividing H exits 2" '[ $? -eq 2 ]'
 check "kv-heads error names both values ($out)" 'echo "$out" | grep -q "kv-heads is 3.*4 query heads"'

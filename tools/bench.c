@@ -1,13 +1,13 @@
 /*
  * bench.c - `attn bench`: speed and memory, measured (issue 3).
  *
- *   attn bench [--op fwd|bwd|decode] [--shape B,H,Lq,Lk,D] [--kv-heads HKV] [--kv-dtype f32|f16]
+ *   attn bench [--op fwd|bwd|decode] [--shape B,H,Lq,Lk,D] [--kv-heads HKV] [--kv-dtype f32|f16|bf16]
  *              [--causal] [--threads N] [--kernel NAME] [--rounds N] [--json] [--memory]
  *
- * --kv-dtype f16: K and V stored as binary16 (a half-precision key/value
- * cache; the same random values rounded; the backward's time includes the
- * f32 copies it makes of them).  The check slice gives the reference the
- * same f16 K and V.
+ * --kv-dtype f16 or bf16: K and V stored as binary16 or bfloat16 (a 16-bit
+ * key/value cache; the same random values rounded; the backward's time
+ * includes the f32 copies it makes of them).  The check slice gives the
+ * reference the same 16-bit K and V.
  * --kv-heads: K and V have HKV heads (a divisor of H; default H), each
  * shared by H / HKV query heads (GQA; MQA with 1).  Each case is first
  * checked against the reference on a slice (the first key/value head with
@@ -47,7 +47,7 @@ typedef struct bcase {
     int64_t B, H, Lq, Lk, D;
     int causal;
     int64_t Hkv; /* key/value heads, a divisor of H (0: H) */
-    int kv_half; /* K and V in f16 */
+    attn_dtype kv16; /* K and V in f16 or bf16; 0: f32 */
 } bcase;
 
 typedef struct bopts {
@@ -82,20 +82,22 @@ static float *rand_f32(int64_t n, uint64_t *state)
 }
 
 /* Tensors of one problem: q (B,H,Lq,D), k, v (B,H,Lk,D), out/dout (B,H,Lq,D),
- * lse; with kv_half, K and V live in k16, v16 (f16) and k, v are NULL. */
+ * lse; with kv16, K and V live in k16, v16 (f16 or bf16) and k, v are NULL. */
 typedef struct prob {
     int64_t B, H, Hkv, Lq, Lk, D;
-    int kv_half;
+    attn_dtype kv16;
     float *q, *k, *v, *out, *lse, *dout, *dq, *dk, *dv;
     uint16_t *k16, *v16;
     attn_tensor tq, tk, tv, tout, tlse, tdout, tdq, tdk, tdv;
 } prob;
 
-/* x (n floats, freed) as f16 in a new buffer, or NULL (x freed either way). */
-static uint16_t *to_half(float *x, int64_t n)
+/* x (n floats, freed) as f16 or bf16 (dtype) in a new buffer, or NULL (x freed either way). */
+static uint16_t *to_16bit(float *x, int64_t n, attn_dtype dtype)
 {
     uint16_t *h = x ? malloc((size_t)(n > 0 ? n : 1) * sizeof(uint16_t)) : NULL;
-    if (h)
+    if (h && dtype == ATTN_BF16)
+        attn_bf16_from_f32(h, x, (size_t)n);
+    else if (h)
         attn_f16_from_f32(h, x, (size_t)n);
     free(x);
     return h;
@@ -106,28 +108,28 @@ static uint16_t *to_half(float *x, int64_t n)
 static attn_tensor kv_view(const prob *p, int kv, int64_t hh, int64_t B, int64_t heads)
 {
     int64_t off = hh * p->Lk * p->D;
-    if (p->kv_half)
-        return attn_tensor_4d((kv ? p->v16 : p->k16) + off, ATTN_F16, B, heads, p->Lk, p->D);
+    if (p->kv16)
+        return attn_tensor_4d((kv ? p->v16 : p->k16) + off, p->kv16, B, heads, p->Lk, p->D);
     return attn_tensor_4d((kv ? p->v : p->k) + off, ATTN_F32, B, heads, p->Lk, p->D);
 }
 
 static int prob_init(prob *p, int64_t B, int64_t H, int64_t Hkv, int64_t Lq, int64_t Lk, int64_t D, int bwd,
-                     int kv_half)
+                     attn_dtype kv16)
 {
     memset(p, 0, sizeof *p);
-    p->B = B, p->H = H, p->Hkv = Hkv, p->Lq = Lq, p->Lk = Lk, p->D = D, p->kv_half = kv_half;
+    p->B = B, p->H = H, p->Hkv = Hkv, p->Lq = Lq, p->Lk = Lk, p->D = D, p->kv16 = kv16;
     uint64_t st = 12345;
     int64_t nq = B * H * Lq * D, nk = B * Hkv * Lk * D;
     p->q = rand_f32(nq, &st), p->k = rand_f32(nk, &st), p->v = rand_f32(nk, &st);
-    if (kv_half) {
-        p->k16 = to_half(p->k, nk), p->v16 = to_half(p->v, nk), p->k = p->v = NULL;
+    if (kv16) {
+        p->k16 = to_16bit(p->k, nk, kv16), p->v16 = to_16bit(p->v, nk, kv16), p->k = p->v = NULL;
         if (!p->k16 || !p->v16)
             return -1;
     }
     p->out = rand_f32(nq, &st), p->lse = rand_f32(B * H * Lq, &st);
     if (bwd)
         p->dout = rand_f32(nq, &st), p->dq = rand_f32(nq, &st), p->dk = rand_f32(nk, &st), p->dv = rand_f32(nk, &st);
-    if (!p->q || (!kv_half && (!p->k || !p->v)) || !p->out || !p->lse ||
+    if (!p->q || (!kv16 && (!p->k || !p->v)) || !p->out || !p->lse ||
         (bwd && (!p->dout || !p->dq || !p->dk || !p->dv)))
         return -1;
     p->tq = attn_tensor_4d(p->q, ATTN_F32, B, H, Lq, D);
@@ -187,8 +189,8 @@ static int check_slice(const bcase *c, const bopts *bo, double *max_err, double 
     int64_t rows = c->Lq < 128 ? c->Lq : 128, group = c->H / c->Hkv;
     *slice_rows = rows;
     prob a, r;
-    if (prob_init(&a, 1, group, 1, rows, c->Lk, c->D, bwd, c->kv_half) ||
-        prob_init(&r, 1, group, 1, rows, c->Lk, c->D, bwd, c->kv_half)) {
+    if (prob_init(&a, 1, group, 1, rows, c->Lk, c->D, bwd, c->kv16) ||
+        prob_init(&r, 1, group, 1, rows, c->Lk, c->D, bwd, c->kv16)) {
         fprintf(stderr, "attn: error: out of memory for the check slice\n");
         return -1;
     }
@@ -231,7 +233,7 @@ static double read_time(const prob *p, int threads)
     for (int r = 0; r < 63; r++) {
         double t0 = now();
         float s = 0;
-        if (p->kv_half) { /* pairs of halves as 32-bit integers: the read, no widening (an odd n's last half is left out) */
+        if (p->kv16) { /* pairs of 16-bit values as 32-bit integers: the read, no widening (an odd n's last half is left out) */
             typedef uint32_t word __attribute__((may_alias, aligned(2)));
             const word *k = (const word *)(const void *)(p->k16 + (r % heads) * n),
                        *v = (const word *)(const void *)(p->v16 + (r % heads) * n);
@@ -262,7 +264,7 @@ static int run_case(const bcase *c, const bopts *bo)
     if (check_slice(c, bo, &max_err, &ref_gflops, &slice_rows))
         return 1;
     prob p;
-    if (prob_init(&p, c->B, c->H, c->Hkv, c->Lq, c->Lk, c->D, bwd, c->kv_half)) {
+    if (prob_init(&p, c->B, c->H, c->Hkv, c->Lq, c->Lk, c->D, bwd, c->kv16)) {
         fprintf(stderr, "attn: error: out of memory for B=%lld H=%lld Lq=%lld Lk=%lld D=%lld\n", (long long)c->B,
                 (long long)c->H, (long long)c->Lq, (long long)c->Lk, (long long)c->D);
         prob_free(&p);
@@ -351,7 +353,7 @@ static int run_case(const bcase *c, const bopts *bo)
                c->op, (long long)c->B, (long long)c->H, (long long)c->Lq, (long long)c->Lk, (long long)c->D,
                c->causal ? "true" : "false", threads, attn_kernel_name(used), med * 1e3, times[0] * 1e3, n, gf,
                peak, 100 * gf / peak, max_err, (long long)group, (long long)slice_rows, pct_paired, ref_gflops,
-               gf / ref_gflops, full_s * 1e3, (long long)c->Hkv, c->kv_half ? "f16" : "f32");
+               gf / ref_gflops, full_s * 1e3, (long long)c->Hkv, c->kv16 ? attn_dtype_name(c->kv16) : "f32");
         if (decode)
             printf(",\"read_kv_ms\":%.4f,\"ratio_to_read\":%.3f", rd * 1e3, med / rd);
         printf("}\n");
@@ -359,8 +361,8 @@ static int run_case(const bcase *c, const bopts *bo)
         char hkv[32] = "";
         if (c->Hkv != c->H)
             snprintf(hkv, sizeof hkv, " Hkv=%lld", (long long)c->Hkv);
-        if (c->kv_half)
-            snprintf(hkv + strlen(hkv), sizeof hkv - strlen(hkv), " kv=f16");
+        if (c->kv16)
+            snprintf(hkv + strlen(hkv), sizeof hkv - strlen(hkv), " kv=%s", attn_dtype_name(c->kv16));
         printf("%-6s B=%lld H=%lld%s Lq=%lld Lk=%lld D=%lld %-6s threads=%d kernel=%-9s median %9.3f ms (%3d rounds)  "
                "%7.1f GFLOP/s  %5.1f%% of peak (%.1f%% paired)  x%.0f vs reference  max_err %.2g",
                c->op, (long long)c->B, (long long)c->H, hkv, (long long)c->Lq, (long long)c->Lk, (long long)c->D,
@@ -431,7 +433,7 @@ static int run_memory(const bopts *bo, int causal)
 static int usage(void)
 {
     fprintf(stderr, "usage: attn bench [--op fwd|bwd|decode] [--shape B,H,Lq,Lk,D] [--kv-heads HKV] "
-                    "[--kv-dtype f32|f16] [--causal] [--threads N] [--kernel auto|reference|scalar|avx2|avx512] "
+                    "[--kv-dtype f32|f16|bf16] [--causal] [--threads N] [--kernel auto|reference|scalar|avx2|avx512] "
                     "[--rounds N] [--json] [--memory]\n");
     return 2;
 }
@@ -471,11 +473,11 @@ int attn_cmd_bench(int argc, char **argv)
             }
             one.Hkv = hkv, a++;
         } else if (strcmp(s, "--kv-dtype") == 0 && val) {
-            if (strcmp(val, "f32") && strcmp(val, "f16")) {
-                fprintf(stderr, "attn: error: --kv-dtype is '%s', expected f32 or f16\n", val);
+            if (strcmp(val, "f32") && strcmp(val, "f16") && strcmp(val, "bf16")) {
+                fprintf(stderr, "attn: error: --kv-dtype is '%s', expected f32, f16 or bf16\n", val);
                 return 2;
             }
-            one.kv_half = strcmp(val, "f16") == 0, a++;
+            one.kv16 = strcmp(val, "f16") == 0 ? ATTN_F16 : strcmp(val, "bf16") == 0 ? ATTN_BF16 : 0, a++;
         } else if (strcmp(s, "--causal") == 0)
             one.causal = 1;
         else if (strcmp(s, "--threads") == 0 && val) {
@@ -523,8 +525,9 @@ int attn_cmd_bench(int argc, char **argv)
                 (long long)one.Hkv, (long long)one.H);
         return 2;
     }
-    if (one.kv_half && (memory || !have_shape)) {
-        fprintf(stderr, "attn: error: --kv-dtype f16 needs --shape (the sweep and --memory use f32)\n");
+    if (one.kv16 && (memory || !have_shape)) {
+        fprintf(stderr, "attn: error: --kv-dtype %s needs --shape (the sweep and --memory use f32)\n",
+                attn_dtype_name(one.kv16));
         return 2;
     }
     int threads = bo.threads > 0 ? bo.threads : attn_get_num_threads();
@@ -541,7 +544,8 @@ int attn_cmd_bench(int argc, char **argv)
         {"fwd", 1, 8, 4096, 4096, 64, 0, 8, 0},     {"fwd", 1, 8, 1024, 1024, 64, 0, 8, 0},
         {"bwd", 1, 8, 4096, 4096, 64, 0, 8, 0},     {"bwd", 1, 8, 4096, 4096, 128, 0, 8, 0},
         {"decode", 1, 8, 1, 32768, 128, 0, 8, 0},   {"decode", 1, 32, 1, 32768, 128, 0, 8, 0},
-        {"decode", 1, 8, 1, 32768, 128, 0, 8, 1}, /* an f16 key/value cache */
+        {"decode", 1, 8, 1, 32768, 128, 0, 8, ATTN_F16}, /* 16-bit key/value caches */
+        {"decode", 1, 8, 1, 32768, 128, 0, 8, ATTN_BF16},
     };
     int rc = 0;
     for (size_t i = 0; i < sizeof sweep / sizeof *sweep; i++)
