@@ -245,14 +245,16 @@ int main(void)
         }
         free(mask), free(bias);
     }
-    { /* f16 inputs (q, and a half-precision key/value cache): the tiled
-       * forward converts K and V rows as it packs them, the decode's one-pass
-       * path as it reads them, in vectors (contiguous rows) or one by one
-       * (strided rows) */
+    /* f16 and bf16 inputs (q, and a 16-bit key/value cache): the tiled
+     * forward converts K and V rows as it packs them (the tables'
+     * f16_to_f32 and bf16_to_f32), the decode's one-pass path as it reads
+     * them, in vectors (contiguous rows) or one by one (strided rows) */
+    for (int bf = 0; bf <= 1; bf++) {
         cfg c;
         memset(&c, 0, sizeof c);
-        c.what = "f16";
+        c.what = bf ? "bf16" : "f16";
         c.qscale = 1;
+        c.bf16 = bf;
         c.B = 1, c.Hq = 2, c.Hkv = 1;
         static const int64_t fs[][3] = {{1, 1, 1}, {97, 65, 128}, {200, 300, 33}};
         for (size_t s = 0; s < sizeof fs / sizeof *fs; s++)
@@ -262,7 +264,7 @@ int main(void)
                 c.o.causal = (attn_causal)(c.half - 1);
                 run(&c, &r);
             }
-        c.what = "f16-decode"; /* 2 rows (one pass) and 8 rows (tiled) per key/value head */
+        c.what = bf ? "bf16-decode" : "f16-decode"; /* 2 rows (one pass) and 8 rows (tiled) per key/value head */
         c.B = 2, c.Hq = 4, c.Hkv = 2, c.Lk = 2049, c.D = c.Dv = 128, c.half = 2, c.o.causal = ATTN_CAUSAL_NONE;
         for (c.Lq = 1; c.Lq <= 4; c.Lq += 3)
             for (c.layout = 0; c.layout <= 2; c.layout++)
@@ -271,34 +273,8 @@ int main(void)
         for (c.Lq = 3; c.Lq <= 16; c.Lq += 13)
             for (c.layout = 0; c.layout <= 2; c.layout += 2)
                 run(&c, &r);
-        c.half = 1, c.Lq = 2, c.layout = 1; /* q alone in f16 */
+        c.half = 1, c.Lq = 2, c.layout = 1; /* q alone 16-bit */
         run(&c, &r);
-    }
-    { /* bfloat16 inputs: the same paths (the tables' bf16_to_f32, the
-       * decode micro-kernel's bf16 rows), and f16 k with bf16 v (f32 copies) */
-        cfg c;
-        memset(&c, 0, sizeof c);
-        c.what = "bf16";
-        c.qscale = 1;
-        c.bf16 = 1;
-        c.B = 1, c.Hq = 2, c.Hkv = 1;
-        static const int64_t fs[][3] = {{1, 1, 1}, {97, 65, 128}, {200, 300, 33}};
-        for (size_t s = 0; s < sizeof fs / sizeof *fs; s++)
-            for (c.half = 1; c.half <= 3; c.half++) {
-                c.Lq = fs[s][0], c.Lk = fs[s][1], c.D = c.Dv = fs[s][2];
-                c.layout = (int)(s + (size_t)c.half) % 3;
-                c.o.causal = (attn_causal)(c.half - 1);
-                run(&c, &r);
-            }
-        c.what = "bf16-decode"; /* 2 rows (one pass) and 8 rows (tiled) per key/value head */
-        c.B = 2, c.Hq = 4, c.Hkv = 2, c.Lk = 2049, c.D = c.Dv = 128, c.half = 2, c.o.causal = ATTN_CAUSAL_NONE;
-        for (c.Lq = 1; c.Lq <= 4; c.Lq += 3)
-            for (c.layout = 0; c.layout <= 2; c.layout++)
-                run(&c, &r);
-        c.D = 33, c.Dv = 37, c.half = 3, c.o.causal = ATTN_CAUSAL_BOTTOM_RIGHT; /* vector tails */
-        for (c.Lq = 3; c.Lq <= 16; c.Lq += 13)
-            for (c.layout = 0; c.layout <= 2; c.layout += 2)
-                run(&c, &r);
     }
     { /* NaN and Inf in K and V of keys hidden from every row */
         cfg c;
@@ -427,31 +403,23 @@ int main(void)
         attn_f16_from_f32(qh, qf, 4 * 8);
         float rf[4 * 8];
         attn_tensor ro = attn_tensor_2d(rf, ATTN_F32, 4, 8);
-        for (int ki = 0; ki < 2; ki++) {
-            opt.kernel = ki ? ATTN_KERNEL_AUTO : ATTN_KERNEL_SCALAR;
-            CHECK_OK(attn_forward(&fo, NULL, NULL, &fq, &hq, &fq, &opt));
-            attn_options ref = opt;
-            ref.kernel = ATTN_KERNEL_REFERENCE;
-            CHECK_OK(attn_forward(&ro, NULL, NULL, &fq, &hq, &fq, &ref));
-            double worst = 0;
-            for (int i = 0; i < 4 * 8; i++)
-                worst = fmax(worst, fabs((double)of[i] - rf[i]));
-            CHECK(worst < 1e-5, "f32 q and v with f16 k: %g from the reference", worst);
-        }
-        uint16_t qb[4 * 8]; /* bf16 k with f16 v: both as f32 copies */
+        uint16_t qb[4 * 8]; /* and bf16 k with f16 v: both as f32 copies */
         attn_bf16_from_f32(qb, qf, 4 * 8);
         attn_tensor bq = attn_tensor_2d(qb, ATTN_BF16, 4, 8);
-        for (int ki = 0; ki < 2; ki++) {
-            opt.kernel = ki ? ATTN_KERNEL_AUTO : ATTN_KERNEL_SCALAR;
-            CHECK_OK(attn_forward(&fo, NULL, NULL, &fq, &bq, &hq, &opt));
-            attn_options ref = opt;
-            ref.kernel = ATTN_KERNEL_REFERENCE;
-            CHECK_OK(attn_forward(&ro, NULL, NULL, &fq, &bq, &hq, &ref));
-            double worst = 0;
-            for (int i = 0; i < 4 * 8; i++)
-                worst = fmax(worst, fabs((double)of[i] - rf[i]));
-            CHECK(worst < 1e-5, "bf16 k with f16 v: %g from the reference", worst);
-        }
+        const attn_tensor *mixed[2][2] = {{&hq, &fq}, {&bq, &hq}}; /* (k, v) */
+        for (int mi = 0; mi < 2; mi++)
+            for (int ki = 0; ki < 2; ki++) {
+                opt.kernel = ki ? ATTN_KERNEL_AUTO : ATTN_KERNEL_SCALAR;
+                CHECK_OK(attn_forward(&fo, NULL, NULL, &fq, mixed[mi][0], mixed[mi][1], &opt));
+                attn_options ref = opt;
+                ref.kernel = ATTN_KERNEL_REFERENCE;
+                CHECK_OK(attn_forward(&ro, NULL, NULL, &fq, mixed[mi][0], mixed[mi][1], &ref));
+                double worst = 0;
+                for (int i = 0; i < 4 * 8; i++)
+                    worst = fmax(worst, fabs((double)of[i] - rf[i]));
+                CHECK(worst < 1e-5, "%s k with %s v: %g from the reference", attn_dtype_name(mixed[mi][0]->dtype),
+                      attn_dtype_name(mixed[mi][1]->dtype), worst);
+            }
         float dq[2][4 * 8], dk[2][4 * 8], dv[2][4 * 8];
         opt.kernel = ATTN_KERNEL_SCALAR;
         CHECK_OK(attn_forward(&fo, &fl, NULL, &hq, &hq, &hq, &opt));

@@ -52,90 +52,7 @@ static double half_value(uint16_t h)
     return (h & 0x8000) ? -mag : mag;
 }
 
-static uint16_t to_half(float x)
-{
-    uint16_t h;
-    attn_f16_from_f32(&h, &x, 1);
-    return h;
-}
-
-static void test_f16(void)
-{
-    static uint16_t all[65536];
-    static float dec[65536], tab[65536];
-    int bad = 0;
-    for (uint32_t i = 0; i < 65536; i++)
-        all[i] = (uint16_t)i;
-    attn_f32_from_f16(dec, all, 65536);
-    for (uint32_t i = 0; i < 65536 && bad < 5; i++) {
-        double want = half_value(all[i]);
-        uint16_t back = to_half(dec[i]);
-        bool ok = isnan(want) ? isnan(dec[i]) && (back & 0x7e00) == 0x7e00 && (back & 0x8000) == (i & 0x8000)
-                              : (double)dec[i] == want && back == all[i] && !signbit(dec[i]) == !signbit(want);
-        if (!ok)
-            bad++;
-        CHECK(ok, "f16 0x%04x: decoded %.9g (want %.9g), encoded back 0x%04x", i, dec[i], want, back);
-    }
-    /* float -> half rounds to nearest, ties to even: between two neighbours
-     * a < b (and their negatives), the midpoint (exact in float: 12
-     * significant bits) goes to the even one, a float either side of it to
-     * the nearer */
-    for (uint32_t a = 0; a < 0x7bff && bad < 5; a++)
-        for (int neg = 0; neg <= 1; neg++) {
-            uint16_t ha = (uint16_t)(a | (neg ? 0x8000u : 0)), hb = (uint16_t)(ha + 1), even = (a & 1) ? hb : ha;
-            float mid = (float)((half_value(ha) + half_value(hb)) / 2);
-            uint16_t got[3] = {to_half(nextafterf(mid, 0.0f)), to_half(mid), to_half(nextafterf(mid, neg ? -1e9f : 1e9f))};
-            bool ok = got[0] == ha && got[1] == even && got[2] == hb;
-            if (!ok)
-                bad++;
-            CHECK(ok, "f16 rounding between 0x%04x and 0x%04x: got 0x%04x 0x%04x 0x%04x around %.9g", ha, hb, got[0],
-                  got[1], got[2], mid);
-        }
-    /* the ends: 65520 (midway from 65504 to 2^16) and above overflow, below
-     * it 65504; 2^-25 (midway from 0 to the least subnormal) goes to 0 */
-    CHECK(to_half(65520.0f) == 0x7c00 && to_half(-65520.0f) == 0xfc00 && to_half(1e30f) == 0x7c00,
-          "f16 overflow: 65520 -> 0x%04x", to_half(65520.0f));
-    CHECK(to_half(nextafterf(65520.0f, 0.0f)) == 0x7bff, "f16: just below 65520 -> 0x%04x",
-          to_half(nextafterf(65520.0f, 0.0f)));
-    CHECK(to_half(0x1p-25f) == 0 && to_half(-0x1p-25f) == 0x8000 && to_half(nextafterf(0x1p-25f, 1.0f)) == 1 &&
-              to_half(1e-30f) == 0,
-          "f16 underflow: 2^-25 -> 0x%04x", to_half(0x1p-25f));
-    CHECK(to_half(INFINITY) == 0x7c00 && to_half(-INFINITY) == 0xfc00, "f16 of +-Inf");
-    /* the same halves whatever the rounding mode: subnormals, ties, normals */
-    enum { NX = 3 * 2048 };
-    static float xs[NX];
-    static uint16_t want[NX], got[NX];
-    for (int i = 0; i < 2048; i++) {
-        float a = (float)half_value((uint16_t)i), b = (float)half_value((uint16_t)(i + 1)); /* subnormal range and up */
-        xs[3 * i] = (a + b) / 2, xs[3 * i + 1] = nextafterf(xs[3 * i], 1.0f);
-        xs[3 * i + 2] = (float)half_value((uint16_t)(0x3c00 + i)) * 1.000244f; /* normals, between neighbours */
-    }
-    attn_f16_from_f32(want, xs, NX);
-    const int modes[3] = {FE_UPWARD, FE_DOWNWARD, FE_TOWARDZERO};
-    for (int mi = 0; mi < 3; mi++) {
-        fesetround(modes[mi]);
-        attn_f16_from_f32(got, xs, NX);
-        fesetround(FE_TONEAREST);
-        int first = -1;
-        for (int i = 0; i < NX && first < 0; i++)
-            if (got[i] != want[i])
-                first = i;
-        CHECK(first < 0, "f16 of %.9g is 0x%04x under rounding mode %d, 0x%04x to nearest", first < 0 ? 0 : xs[first],
-              first < 0 ? 0 : got[first], modes[mi], first < 0 ? 0 : want[first]);
-    }
-    /* every table's conversion, on every half (odd lengths: vector tails) */
-    for (int k = ATTN_KERNEL_SCALAR; k <= ATTN_KERNEL_AVX512; k++) {
-        const attn_ukernels *uk = attn_ukernels_get((attn_kernel)k);
-        if (!uk)
-            continue;
-        for (int64_t i0 = 0; i0 < 65536; i0 += 4093)
-            uk->f16_to_f32(tab + i0, all + i0, 65536 - i0 < 4093 ? 65536 - i0 : 4093);
-        CHECK(memcmp(tab, dec, sizeof tab) == 0, "%s f16_to_f32 differs from attn_f32_from_f16", uk->name);
-    }
-}
-
-/* The value of bfloat16 b from its fields in double (an oracle independent
- * of attn's shift); NaN for NaN. */
+/* The same for bfloat16 b (8 exponent bits, 7 mantissa bits). */
 static double bf16_value(uint16_t b)
 {
     int e = (b >> 7) & 255, m = b & 127;
@@ -143,86 +60,121 @@ static double bf16_value(uint16_t b)
     return (b & 0x8000) ? -mag : mag;
 }
 
-static uint16_t to_bf16(float x)
+/* A 16-bit float format and attn's conversions for it. */
+typedef struct fmt16 {
+    const char *name;
+    double (*value)(uint16_t);                          /* the oracle */
+    void (*from_f32)(uint16_t *, const float *, size_t); /* public */
+    void (*to_f32)(float *, const uint16_t *, size_t);   /* public */
+    uint16_t max_finite, quiet;                          /* largest finite pattern; the quiet-NaN bit */
+    int table;                                           /* 0: f16_to_f32, 1: bf16_to_f32 */
+} fmt16;
+
+static uint16_t to16(const fmt16 *f, float x)
 {
-    uint16_t b;
-    attn_bf16_from_f32(&b, &x, 1);
-    return b;
+    uint16_t h;
+    f->from_f32(&h, &x, 1);
+    return h;
 }
 
-static void test_bf16(void)
+/* Every 16-bit pattern decoded (against the oracle) and encoded back; ties
+ * between every pair of neighbours; the same results under every rounding
+ * mode; each table's conversion on every pattern. */
+static void test_format(const fmt16 *f)
 {
     static uint16_t all[65536];
     static float dec[65536], tab[65536];
     int bad = 0;
     for (uint32_t i = 0; i < 65536; i++)
         all[i] = (uint16_t)i;
-    attn_f32_from_bf16(dec, all, 65536);
+    f->to_f32(dec, all, 65536);
     for (uint32_t i = 0; i < 65536 && bad < 5; i++) {
-        double want = bf16_value(all[i]);
-        uint16_t back = to_bf16(dec[i]);
-        /* NaN: stays NaN, made quiet on the way back (sign and top payload kept) */
-        bool ok = isnan(want) ? isnan(dec[i]) && back == (all[i] | 0x0040)
+        double want = f->value(all[i]);
+        uint16_t back = to16(f, dec[i]);
+        /* NaN: stays NaN, quiet on the way back, its sign kept */
+        bool ok = isnan(want) ? isnan(dec[i]) && (back & f->quiet) && (back & 0x8000) == (i & 0x8000) &&
+                                    isnan(f->value(back))
                               : (double)dec[i] == want && back == all[i] && !signbit(dec[i]) == !signbit(want);
         if (!ok)
             bad++;
-        CHECK(ok, "bf16 0x%04x: decoded %.9g (want %.9g), encoded back 0x%04x", i, dec[i], want, back);
+        CHECK(ok, "%s 0x%04x: decoded %.9g (want %.9g), encoded back 0x%04x", f->name, i, dec[i], want, back);
     }
-    /* float -> bfloat16 rounds to nearest, ties to even: between two
+    /* float -> 16 bits rounds to nearest, ties to even: between two
      * neighbours a < b (and their negatives), the midpoint (exact in float)
-     * goes to the even one, a float either side of it to the nearer; the
-     * largest finite (0x7f7f) and 2^128 have the midpoint 0x1.ffp127, which
-     * rounds to even: Inf */
-    for (uint32_t a = 0; a < 0x7f7f && bad < 5; a++)
+     * goes to the even one, a float either side of it to the nearer */
+    for (uint32_t a = 0; a < f->max_finite && bad < 5; a++)
         for (int neg = 0; neg <= 1; neg++) {
-            uint16_t ba = (uint16_t)(a | (neg ? 0x8000u : 0)), bb = (uint16_t)(ba + 1), even = (a & 1) ? bb : ba;
-            float mid = (float)((bf16_value(ba) + bf16_value(bb)) / 2);
-            uint16_t got[3] = {to_bf16(nextafterf(mid, 0.0f)), to_bf16(mid),
-                               to_bf16(nextafterf(mid, neg ? -INFINITY : INFINITY))};
-            bool ok = got[0] == ba && got[1] == even && got[2] == bb;
+            uint16_t ha = (uint16_t)(a | (neg ? 0x8000u : 0)), hb = (uint16_t)(ha + 1), even = (a & 1) ? hb : ha;
+            float mid = (float)((f->value(ha) + f->value(hb)) / 2);
+            uint16_t got[3] = {to16(f, nextafterf(mid, 0.0f)), to16(f, mid),
+                               to16(f, nextafterf(mid, neg ? -INFINITY : INFINITY))};
+            bool ok = got[0] == ha && got[1] == even && got[2] == hb;
             if (!ok)
                 bad++;
-            CHECK(ok, "bf16 rounding between 0x%04x and 0x%04x: got 0x%04x 0x%04x 0x%04x around %.9g", ba, bb,
+            CHECK(ok, "%s rounding between 0x%04x and 0x%04x: got 0x%04x 0x%04x 0x%04x around %.9g", f->name, ha, hb,
                   got[0], got[1], got[2], mid);
         }
-    CHECK(to_bf16(0x1.ffp127f) == 0x7f80 && to_bf16(-0x1.ffp127f) == 0xff80 && to_bf16(FLT_MAX) == 0x7f80,
-          "bf16 overflow: 0x1.ffp127 -> 0x%04x", to_bf16(0x1.ffp127f));
-    CHECK(to_bf16(nextafterf(0x1.ffp127f, 0.0f)) == 0x7f7f, "bf16: just below 0x1.ffp127 -> 0x%04x",
-          to_bf16(nextafterf(0x1.ffp127f, 0.0f)));
-    CHECK(to_bf16(INFINITY) == 0x7f80 && to_bf16(-INFINITY) == 0xff80 && to_bf16(-0.0f) == 0x8000,
-          "bf16 of +-Inf, -0");
-    /* the same bfloat16 values whatever the rounding mode: ties, either side
-     * of them, subnormals and normals */
+    /* the same patterns whatever the rounding mode: ties and either side of
+     * them, spread over every exponent */
     enum { NX = 3 * 4096 };
     static float xs[NX];
     static uint16_t want[NX], got[NX];
     for (int i = 0; i < 4096; i++) {
-        uint16_t b = (uint16_t)(i * 16 + (i & 3)); /* spread over every exponent */
-        float a = (float)bf16_value(b), c = (float)bf16_value((uint16_t)(b + 1));
+        uint16_t h = (uint16_t)((uint32_t)i * f->max_finite / 4096);
+        float a = (float)f->value(h), c = (float)f->value((uint16_t)(h + 1));
         xs[3 * i] = (a + c) / 2, xs[3 * i + 1] = nextafterf(xs[3 * i], 0.0f), xs[3 * i + 2] = nextafterf(xs[3 * i], 1e30f);
     }
-    attn_bf16_from_f32(want, xs, NX);
+    f->from_f32(want, xs, NX);
     const int modes[3] = {FE_UPWARD, FE_DOWNWARD, FE_TOWARDZERO};
     for (int mi = 0; mi < 3; mi++) {
         fesetround(modes[mi]);
-        attn_bf16_from_f32(got, xs, NX);
+        f->from_f32(got, xs, NX);
         fesetround(FE_TONEAREST);
         int first = -1;
         for (int i = 0; i < NX && first < 0; i++)
             if (got[i] != want[i])
                 first = i;
-        CHECK(first < 0, "bf16 of %.9g is 0x%04x under rounding mode %d, 0x%04x to nearest", first < 0 ? 0 : xs[first],
-              first < 0 ? 0 : got[first], modes[mi], first < 0 ? 0 : want[first]);
+        CHECK(first < 0, "%s of %.9g is 0x%04x under rounding mode %d, 0x%04x to nearest", f->name,
+              first < 0 ? 0 : xs[first], first < 0 ? 0 : got[first], modes[mi], first < 0 ? 0 : want[first]);
     }
-    /* every table's conversion, on every bfloat16 (odd lengths: vector tails) */
+    /* every table's conversion, on every pattern (odd lengths: vector tails) */
     for (int k = ATTN_KERNEL_SCALAR; k <= ATTN_KERNEL_AVX512; k++) {
         const attn_ukernels *uk = attn_ukernels_get((attn_kernel)k);
         if (!uk)
             continue;
-        for (int64_t i0 = 0; i0 < 65536; i0 += 4093)
-            uk->bf16_to_f32(tab + i0, all + i0, 65536 - i0 < 4093 ? 65536 - i0 : 4093);
-        CHECK(memcmp(tab, dec, sizeof tab) == 0, "%s bf16_to_f32 differs from attn_f32_from_bf16", uk->name);
+        for (int64_t i0 = 0; i0 < 65536; i0 += 4093) {
+            int64_t n = 65536 - i0 < 4093 ? 65536 - i0 : 4093;
+            (f->table ? uk->bf16_to_f32 : uk->f16_to_f32)(tab + i0, all + i0, n);
+        }
+        CHECK(memcmp(tab, dec, sizeof tab) == 0, "%s: the %s table's conversion differs from the public one", f->name,
+              uk->name);
     }
+}
+
+static void test_16bit(void)
+{
+    static const fmt16 f16 = {"f16", half_value, attn_f16_from_f32, attn_f32_from_f16, 0x7bff, 0x0200, 0};
+    static const fmt16 bf16 = {"bf16", bf16_value, attn_bf16_from_f32, attn_f32_from_bf16, 0x7f7f, 0x0040, 1};
+    test_format(&f16);
+    test_format(&bf16);
+    /* the ends of f16: 65520 (midway from 65504 to 2^16) and above overflow,
+     * below it 65504; 2^-25 (midway from 0 to the least subnormal) goes to 0 */
+    CHECK(to16(&f16, 65520.0f) == 0x7c00 && to16(&f16, -65520.0f) == 0xfc00 && to16(&f16, 1e30f) == 0x7c00,
+          "f16 overflow: 65520 -> 0x%04x", to16(&f16, 65520.0f));
+    CHECK(to16(&f16, nextafterf(65520.0f, 0.0f)) == 0x7bff, "f16: just below 65520 -> 0x%04x",
+          to16(&f16, nextafterf(65520.0f, 0.0f)));
+    CHECK(to16(&f16, 0x1p-25f) == 0 && to16(&f16, -0x1p-25f) == 0x8000 && to16(&f16, nextafterf(0x1p-25f, 1.0f)) == 1 &&
+              to16(&f16, 1e-30f) == 0,
+          "f16 underflow: 2^-25 -> 0x%04x", to16(&f16, 0x1p-25f));
+    CHECK(to16(&f16, INFINITY) == 0x7c00 && to16(&f16, -INFINITY) == 0xfc00, "f16 of +-Inf");
+    /* the ends of bf16: 0x1.ffp127, midway from the largest finite to 2^128,
+     * rounds to even: Inf */
+    CHECK(to16(&bf16, 0x1.ffp127f) == 0x7f80 && to16(&bf16, -0x1.ffp127f) == 0xff80 && to16(&bf16, FLT_MAX) == 0x7f80,
+          "bf16 overflow: 0x1.ffp127 -> 0x%04x", to16(&bf16, 0x1.ffp127f));
+    CHECK(to16(&bf16, nextafterf(0x1.ffp127f, 0.0f)) == 0x7f7f, "bf16: just below 0x1.ffp127 -> 0x%04x",
+          to16(&bf16, nextafterf(0x1.ffp127f, 0.0f)));
+    CHECK(to16(&bf16, INFINITY) == 0x7f80 && to16(&bf16, -INFINITY) == 0xff80 && to16(&bf16, -0.0f) == 0x8000,
+          "bf16 of +-Inf, -0");
 }
 
 int main(void)
@@ -281,8 +233,7 @@ int main(void)
         if (uk)
             test_exp(uk);
     }
-    test_f16();
-    test_bf16();
+    test_16bit();
     double g = attn_peak_gflops(1, 20);
     printf("  peak probe (1 thread, 20 ms): %.1f GFLOP/s\n", g);
     CHECK(g > 0.1 && isfinite(g), "peak probe gave %g", g);
