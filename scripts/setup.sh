@@ -42,7 +42,7 @@ if [ "${1:-}" = "--python" ]; then
   if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import numpy, ml_dtypes' 2>/dev/null; then
     echo "setup: creating .venv with numpy and ml_dtypes for the cross-checks"
     if ! { { [ -x .venv/bin/python ] || python3 -m venv .venv; } && .venv/bin/pip install -q numpy ml_dtypes; }; then
-      echo "setup: note: could not create .venv with numpy and ml_dtypes; those cross-checks will be skipped"
+      echo "setup: note: could not install numpy and ml_dtypes in .venv; the cross-checks that need them will be skipped"
     fi
   fi
 fi

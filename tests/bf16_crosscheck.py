@@ -13,8 +13,8 @@ BUILD_DIR/libattn.so.)
 2. attn_f32_from_bf16 against ml_dtypes' bfloat16 -> float32 on all 65536
    bit patterns: the same float bits (NaN: NaN).
 
-Exits non-zero on a mismatch; prints "skipped: ..." and exits 0 when NumPy or
-ml_dtypes is missing.
+Exits 1 on a mismatch; prints "skipped: ..." and exits 77 (counted as skipped
+by tests/python/run.sh) when NumPy or ml_dtypes is missing.
 """
 import ctypes
 import os
@@ -25,7 +25,7 @@ try:
     import ml_dtypes
 except ImportError as e:
     print(f"skipped: {e.name} not installed")
-    sys.exit(0)
+    sys.exit(77)
 
 
 def lib_of(arg):

@@ -26,6 +26,8 @@ for dt in f16 bf16; do
     out=$("$ATTN" bench --op $1 --shape $2 --kv-dtype $dt --threads 2 --rounds 3 --json 2>&1)
     check "$1 $2 --kv-dtype $dt exits 0 ($out)" '[ $? -eq 0 ]'
     check "$1 --kv-dtype $dt json says so" 'echo "$out" | grep -q "\"kv_dtype\":\"$dt\""'
+    err=$(echo "$out" | sed -n 's/.*"max_err":\([^,}]*\).*/\1/p')
+    check "$1 --kv-dtype $dt agrees with the reference (max_err $err)" 'awk -v e="$err" "BEGIN { exit !(e != \"\" && e + 0 < 1e-5) }"'
   done
 done
 out=$("$ATTN" bench --memory --kv-dtype f16 2>&1)

@@ -58,7 +58,8 @@ void input_views(const cfg *c, buf *q, buf *k, buf *v, attn_tensor t[3], uint16_
     for (int i = 0; i < 3; i++) {
         h[i] = NULL;
         bool half = i == 0 ? (c->half & 1) : (c->half & 2);
-        t[i] = half ? to_16bit(b[i], &h[i], c->bf16 ? ATTN_BF16 : ATTN_F16) : b[i]->t;
+        bool bf = i == 0 ? (c->bf16 & 1) : (c->bf16 & 2);
+        t[i] = half ? to_16bit(b[i], &h[i], bf ? ATTN_BF16 : ATTN_F16) : b[i]->t;
     }
 }
 
@@ -73,7 +74,7 @@ void describe(const cfg *c, char *s, size_t n)
              (long long)c->Lq, (long long)c->Lk, (long long)c->D, (long long)c->Dv, c->layout, (int)c->o.causal,
              c->o.window, (long long)c->o.window_left, (long long)c->o.window_right, c->o.mask.rank != 0,
              c->o.bias.rank != 0, c->o.key_lengths != NULL, (long long)c->o.num_seqs, c->o.alibi_slopes != NULL,
-             c->o.softcap, c->o.dropout_p, c->half, c->half && c->bf16 ? " (bf16)" : "");
+             c->o.softcap, c->o.dropout_p, c->half, c->half && c->bf16 ? (c->bf16 == 3 ? " (bf16)" : c->bf16 == 2 ? " (k, v bf16)" : " (q bf16)") : "");
 }
 
 cfg random_cfg(test_rng *r, extras *x)

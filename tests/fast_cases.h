@@ -37,7 +37,7 @@ typedef struct cfg {
     int nan_visible; /* 1: plant NaN in a K row, a Q row and a V element that rows see; 2: the V element only */
     int tiny; /* test_fast_bwd: plant q and k rows of norm below 1e-12 (cosine) */
     int half; /* 1 q in f16, 2 k and v in f16, 3 all three */
-    int bf16; /* those in bfloat16 instead */
+    int bf16; /* which of those are bfloat16 instead of f16: 1 q, 2 k and v, 3 all */
 } cfg;
 
 /* The views of q, k, v the call takes: f16 or bf16 (to_16bit) as c->half and

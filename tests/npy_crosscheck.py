@@ -15,7 +15,8 @@ Element i (C order) of every float array is i / 3 (+ a shift), an exactly
 rounded IEEE division in both languages, so the comparison is exact (f16:
 that float32 rounded to half by NumPy and by attn_f16_from_f32, which must
 agree bit for bit); bools are i % 3 == 0.  Exits non-zero on any mismatch; prints
-"skipped: numpy not installed" and exits 0 when NumPy is missing.
+"skipped: numpy not installed" and exits 77 (skipped, for tests/python/run.sh)
+when NumPy is missing.
 """
 import os
 import subprocess
@@ -26,7 +27,7 @@ try:
     import numpy as np
 except ImportError:
     print("skipped: numpy not installed")
-    sys.exit(0)
+    sys.exit(77)
 
 from numpy.lib import format as npformat
 

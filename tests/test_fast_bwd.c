@@ -297,7 +297,7 @@ int main(void)
         memset(&x, 0, sizeof x);
         cfg c = random_cfg(&r, &x);
         c.half = n % 4 == 1 ? 1 + n / 4 % 3 : 0; /* a quarter with 16-bit inputs (as f32 copies), */
-        c.bf16 = n % 8 == 5;                     /* half of those bfloat16 */
+        c.bf16 = n % 8 == 5 ? 3 : 0;             /* half of those bfloat16 */
         run(&c, &r);
         free(x.mask);
         free(x.bias);

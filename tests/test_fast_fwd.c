@@ -36,7 +36,7 @@ static void run(const cfg *c, test_rng *r)
     float *lse = calloc((size_t)nl + 1, sizeof(float)), *keep_o = calloc((size_t)nout + 1, sizeof(float)),
           *keep_l = calloc((size_t)nl + 1, sizeof(float));
     plant_nans(c, &q, &k, &v); /* visible NaN reaches exactly the rows that see it: the reference says which */
-    /* f16 inputs: the reference reads the same binary16 values */
+    /* 16-bit inputs: the reference reads the same f16 or bf16 values */
     uint16_t *halves[3];
     attn_tensor in[3];
     input_views(c, &q, &k, &v, in, halves);
@@ -123,6 +123,16 @@ static void run(const cfg *c, test_rng *r)
 done:
     free(q.mem), free(k.mem), free(v.mem), free(out.mem), free(halves[0]), free(halves[1]), free(halves[2]);
     free(ref_o), free(ref_l), free(lse), free(keep_o), free(keep_l);
+}
+
+/* c with the inputs of mask half (1 q, 2 k and v, 3 all) in f16, then in
+ * bf16; c->half and c->bf16 are 0 again after. */
+static void run16(cfg *c, test_rng *r, int half)
+{
+    c->half = half;
+    for (c->bf16 = 0; c->bf16 <= 3; c->bf16 += 3)
+        run(c, r);
+    c->half = 0, c->bf16 = 0;
 }
 
 /* f16 (or bf16) inputs on the reference (forward, backward, attn_scores):
@@ -242,6 +252,7 @@ int main(void)
             c.o.mask = attn_tensor_4d(mask, ATTN_BOOL, 2, 1, c.Lq, 2049);
             c.o.bias = attn_tensor_2d(bias, ATTN_F32, c.Lq, 2049);
             run(&c, &r);
+            run16(&c, &r, c.Lq == 3 ? 2 : 3); /* and 16-bit caches */
         }
         free(mask), free(bias);
     }
@@ -254,7 +265,7 @@ int main(void)
         memset(&c, 0, sizeof c);
         c.what = bf ? "bf16" : "f16";
         c.qscale = 1;
-        c.bf16 = bf;
+        c.bf16 = bf ? 3 : 0;
         c.B = 1, c.Hq = 2, c.Hkv = 1;
         static const int64_t fs[][3] = {{1, 1, 1}, {97, 65, 128}, {200, 300, 33}};
         for (size_t s = 0; s < sizeof fs / sizeof *fs; s++)
@@ -275,6 +286,12 @@ int main(void)
                 run(&c, &r);
         c.half = 1, c.Lq = 2, c.layout = 1; /* q alone 16-bit */
         run(&c, &r);
+        if (bf) { /* q in f16, k and v in bf16: each read as it is (no f32 copies), tiled and decode */
+            c.half = 3, c.bf16 = 2;
+            run(&c, &r);
+            c.Lq = 200, c.Lk = 300;
+            run(&c, &r);
+        }
     }
     { /* NaN and Inf in K and V of keys hidden from every row */
         cfg c;
@@ -285,14 +302,10 @@ int main(void)
         c.o.causal = ATTN_CAUSAL_TOP_LEFT;
         c.nan_hidden = 1;
         run(&c, &r);
-        c.half = 2; /* and in an f16 K and V (NaN and Inf are halves too) */
-        run(&c, &r);
-        c.half = 0;
+        run16(&c, &r, 2); /* and in a 16-bit K and V (NaN and Inf exist in both) */
         c.Lq = 5, c.Lk = 2000; /* decode path */
         run(&c, &r);
-        c.half = 2;
-        run(&c, &r);
-        c.half = 0;
+        run16(&c, &r, 2);
         c.Lq = 12;
         run(&c, &r);
         c.Lq = 5;
@@ -321,16 +334,12 @@ int main(void)
                 c.o.causal = (attn_causal)causal;
                 run(&c, &r);
             }
-            c.half = 3; /* f16 inputs */
-            run(&c, &r);
-            c.half = 0;
+            run16(&c, &r, 3); /* 16-bit inputs */
             c.Lk = 3000; /* decode path, 2 query heads per key/value head */
             for (c.Lq = 2; c.Lq <= 4; c.Lq += 2) {
                 c.o.causal = ATTN_CAUSAL_BOTTOM_RIGHT;
                 run(&c, &r);
-                c.half = 2;
-                run(&c, &r);
-                c.half = 0;
+                run16(&c, &r, 2);
                 c.o.causal = ATTN_CAUSAL_NONE;
                 c.layout = 2; /* strided V: the decode's fallback loops */
                 run(&c, &r);
@@ -348,15 +357,11 @@ int main(void)
         c.o.scale = 5.0;
         c.o.causal = ATTN_CAUSAL_BOTTOM_RIGHT;
         run(&c, &r);
-        c.half = 3;
-        run(&c, &r);
-        c.half = 0;
+        run16(&c, &r, 3);
         c.Lk = 1300, c.layout = 0; /* decode path, 2 query heads per key/value head */
         for (c.Lq = 2; c.Lq <= 4; c.Lq += 2) {
             run(&c, &r);
-            c.half = 2;
-            run(&c, &r);
-            c.half = 0;
+            run16(&c, &r, 2);
         }
     }
     { /* scores up to 1e30 in magnitude */
@@ -374,7 +379,7 @@ int main(void)
         memset(&x, 0, sizeof x);
         cfg c = random_cfg(&r, &x);
         c.half = n % 3 == 0 ? 1 + n / 3 % 3 : 0; /* a third with 16-bit inputs, */
-        c.bf16 = n % 6 == 3;                     /* half of those bfloat16 */
+        c.bf16 = n % 6 == 3 ? 3 : 0;             /* half of those bfloat16 */
         run(&c, &r);
         free(x.mask);
         free(x.bias);
@@ -392,8 +397,9 @@ int main(void)
         CHECK_FAILS(attn_forward(&to, NULL, NULL, &tq, &tq, &tq, &opt), ATTN_ERR_UNSUPPORTED, "f64");
         opt.kernel = ATTN_KERNEL_AUTO; /* AUTO falls back to the reference */
         CHECK_OK(attn_forward(&to, NULL, NULL, &tq, &tq, &tq, &opt));
-        /* f16 k with f32 v, f16 inputs in the backward: on f32 copies, as
-         * the reference on the halves (a tiled kernel forced, then AUTO) */
+        /* f16 k with f32 v, bf16 k with f16 v, and f16 inputs in the
+         * backward: on f32 copies, as the reference on the 16-bit values (a
+         * tiled kernel forced, then AUTO) */
         float qf[4 * 8] = {0}, of[4 * 8], lf[4];
         uint16_t qh[4 * 8] = {0};
         attn_tensor fq = attn_tensor_2d(qf, ATTN_F32, 4, 8), fo = attn_tensor_2d(of, ATTN_F32, 4, 8);

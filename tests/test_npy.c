@@ -730,6 +730,10 @@ static void test_serialize_errors(void)
     bytes = x;
     CHECK_FAILS(attn_npy_serialize(&t, &bytes, &size), ATTN_ERR_INVALID, "unknown dtype 9");
     CHECK(bytes == NULL, "*bytes not NULL after a failure");
+    t.dtype = ATTN_BF16; /* a valid attn dtype that .npy has no type for */
+    bytes = x;
+    CHECK_FAILS(attn_npy_serialize(&t, &bytes, &size), ATTN_ERR_INVALID, "dtype bf16, which .npy cannot hold");
+    CHECK(bytes == NULL && size == 0, "*bytes not NULL after refusing bf16");
     t.dtype = ATTN_F32;
     t.rank = 0;
     CHECK_FAILS(attn_npy_serialize(&t, &bytes, &size), ATTN_ERR_INVALID, "rank 0");

@@ -224,7 +224,7 @@ static int check_slice(const bcase *c, const bopts *bo, double *max_err, double 
     return 0;
 }
 
-/* Seconds to read K and V once, as stored (f32 or f16): a parallel sum over both. */
+/* Seconds to read K and V once, as stored (f32 or 16-bit): a parallel sum over both. */
 static double read_time(const prob *p, int threads)
 {
     /* like the kernel's rounds: one head's K and V per round, median x heads */
@@ -526,7 +526,7 @@ int attn_cmd_bench(int argc, char **argv)
         return 2;
     }
     if (one.kv16 && (memory || !have_shape)) {
-        fprintf(stderr, "attn: error: --kv-dtype %s needs --shape (the sweep and --memory use f32)\n",
+        fprintf(stderr, "attn: error: --kv-dtype %s needs --shape (the sweep has its own 16-bit cases; --memory uses f32)\n",
                 attn_dtype_name(one.kv16));
         return 2;
     }

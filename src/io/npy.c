@@ -698,7 +698,9 @@ attn_status attn_npy_serialize(const attn_tensor *t, void **bytes, size_t *size)
         *size = 0;
     if (!bytes || !size)
         return attn_fail(ATTN_ERR_MISUSE, "%s: %s is NULL", fn, !bytes ? "bytes" : "size");
-    /* .npy has no bfloat16 type (NumPy itself has none) */
+    if (t && t->dtype == ATTN_BF16) /* NumPy itself has no bfloat16 */
+        return attn_fail(ATTN_ERR_INVALID,
+                         "%s: t has dtype bf16, which .npy cannot hold (convert it to f32 with attn_f32_from_bf16)", fn);
     attn_status st = attn_check_arg(t, fn, "t", ATTN_DT_FLOAT | ATTN_DT(ATTN_F16) | ATTN_DT(ATTN_BOOL));
     if (st != ATTN_OK)
         return st;

@@ -82,7 +82,7 @@ typedef struct fwd_ws {
     int64_t *lo, *hi, *diag;   /* BR each */
     int64_t *rh, *ri;          /* BR each: the row's query head and query index */
     const float **krows;       /* BC: the K tile's rows */
-    float *kpack, *vp;         /* BC x D: K not in place (strided, f16); the V tile in panels (pack_v) */
+    float *kpack, *vp;         /* BC x D: K not in place (strided, 16-bit); the V tile in panels (pack_v) */
     float *rowbuf;             /* max(D, Dv): one row of Q or V as floats */
     int64_t bad[BC];
 } fwd_ws;
@@ -377,7 +377,7 @@ static void fwd_item(const attn_problem *p, const attn_ukernels *uk, fwd_ws *w, 
 
 typedef struct dec_ws {
     float *s[2];            /* rows x DEC_BK each: one block's scores, then its weights */
-    const void **krows;     /* DEC_BK: the block's K rows (f32 or f16) */
+    const void **krows;     /* DEC_BK: the block's K rows (f32, f16 or bf16) */
     const void **vrows[2];  /* DEC_BK each: V rows, alternating as s does */
     float *kinv;            /* DEC_BK: 1 / max(|k_j|, 1e-12) (cosine) */
     float *qs;              /* rows x D, scaled queries */

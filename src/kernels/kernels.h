@@ -167,7 +167,7 @@ static inline float attn_in_f32(const attn_view4 *v, int64_t off)
     return attn_kv_elem(v->data, off, attn_kv_of(v->dtype));
 }
 
-/* |x| of row (a, b, c, :) of an f32 or f16 view (n elements), summed in double. */
+/* |x| of row (a, b, c, :) of an f32, f16 or bf16 view (n elements), summed in double. */
 static inline double attn_row_norm(const attn_view4 *v, int64_t a, int64_t b, int64_t c, int64_t n)
 {
     double acc = 0;
