@@ -4,6 +4,7 @@
 #   make demo      build, then run the main demo on built-in data
 #   make test      build and run every test, then again under ASan + UBSan
 #   make bench     the benchmark sweep (attn bench)
+#   make fuzz      fuzz the readers of untrusted input (clang libFuzzer; long, not in make test)
 #   make install   PREFIX=/usr/local by default
 #   make clean
 
@@ -12,7 +13,7 @@ JOBS   ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD  := build
 ASAN   := build-asan
 
-.PHONY: all setup build demo test test-release test-asan test-install test-python bench install clean
+.PHONY: all setup build demo test test-release test-asan test-install test-python bench fuzz install clean
 
 all: build
 
@@ -49,6 +50,13 @@ test-python: build
 
 bench: build
 	./$(BUILD)/attn bench
+
+# libFuzzer + ASan/UBSan on the .npy, checkpoint and CSV readers, FUZZ_SECONDS
+# each, into build-fuzz/ (tests/fuzz/run.sh); exits 1 on any finding.
+FUZZ_SECONDS ?= 60
+fuzz:
+	@scripts/setup.sh --fuzz
+	bash tests/fuzz/run.sh $(FUZZ_SECONDS)
 
 install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)

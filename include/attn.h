@@ -1032,8 +1032,8 @@ ATTN_API attn_optimizer attn_optimizer_default(attn_optim_kind kind, double lr);
  * backward).  *grad_norm (may be NULL) receives the norm before clipping,
  * *lr_used (may be NULL) the learning rate applied.  Fails with
  * ATTN_ERR_MISUSE for a NULL or unallocated model and ATTN_ERR_INVALID for a
- * hyper-parameter out of range (the message names it); the model is then
- * untouched.  The result does not depend on the thread count. */
+ * hyper-parameter out of range or a negative m->step (the message names it);
+ * the model is then untouched.  The result does not depend on the thread count. */
 ATTN_API attn_status attn_model_step(attn_model *m, const attn_optimizer *opt, double *grad_norm, double *lr_used);
 
 /* ------------------------------------------------------------------------

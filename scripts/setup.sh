@@ -3,6 +3,7 @@
 # machine, and nothing when it is already there.  Idempotent.
 #
 #   scripts/setup.sh          build tools (compiler, CMake, OpenMP, pkg-config)
+#   scripts/setup.sh --fuzz   also clang with libFuzzer (make fuzz)
 #   scripts/setup.sh --python also a virtual environment .venv with NumPy and
 #                             ml_dtypes, for the cross-checks in tests/ (skipped,
 #                             with a note, when PyPI cannot be reached)
@@ -27,6 +28,12 @@ command -v pkg-config >/dev/null 2>&1 && pkg-config --exists fontconfig || need+
 dpkg -s fonts-wqy-microhei >/dev/null 2>&1 || need+=(fonts-wqy-microhei)
 # Checkpoints (libattn_checkpoint): jansson parses and writes the safetensors header.
 command -v pkg-config >/dev/null 2>&1 && pkg-config --exists jansson || need+=(libjansson-dev)
+
+# make fuzz (scripts/setup.sh --fuzz): clang and its libFuzzer runtime.
+if [ "${1:-}" = "--fuzz" ]; then
+  command -v clang >/dev/null 2>&1 || need+=(clang)
+  ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 || need+=(libclang-rt-14-dev)
+fi
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"

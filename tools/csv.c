@@ -20,6 +20,9 @@ static void set_err(char *err, size_t errsize, const char *fmt, ...)
     va_end(ap);
 }
 
+static attn_status csv_parse_text(char *text, size_t size, const char *path, attn_tensor *out, char *err,
+                                  size_t errsize);
+
 char *cli_read_file(const char *path, size_t *size)
 {
     FILE *f = fopen(path, "rb");
@@ -63,12 +66,8 @@ char *cli_read_file(const char *path, size_t *size)
 
 attn_status cli_csv_load(const char *path, attn_tensor *out, char *err, size_t errsize)
 {
-    attn_tensor none;
-    memset(&none, 0, sizeof none);
-    *out = none;
+    memset(out, 0, sizeof *out);
     err[0] = 0;
-
-    attn_status st = ATTN_OK;
     size_t size;
     char *text = cli_read_file(path, &size);
     if (!text) {
@@ -79,9 +78,37 @@ attn_status cli_csv_load(const char *path, attn_tensor *out, char *err, size_t e
         set_err(err, errsize, "cannot read %s: %s", path, strerror(errno));
         return ATTN_ERR_IO;
     }
+    attn_status st = csv_parse_text(text, size, path, out, err, errsize);
+    free(text);
+    return st;
+}
+
+attn_status cli_csv_parse(const char *bytes, size_t size, const char *path, attn_tensor *out, char *err,
+                          size_t errsize)
+{
+    memset(out, 0, sizeof *out);
+    err[0] = 0;
+    char *text = size < SIZE_MAX ? malloc(size + 1) : NULL;
+    if (!text) {
+        set_err(err, errsize, "%s: out of memory", path);
+        return ATTN_ERR_NOMEM;
+    }
+    if (size)
+        memcpy(text, bytes, size);
+    text[size] = 0;
+    attn_status st = csv_parse_text(text, size, path, out, err, errsize);
+    free(text);
+    return st;
+}
+
+/* The parser behind both: text is size bytes plus a NUL, and is cut up in
+ * place.  The caller frees text; *out and err are as cli_csv_load says. */
+static attn_status csv_parse_text(char *text, size_t size, const char *path, attn_tensor *out, char *err,
+                                  size_t errsize)
+{
+    attn_status st = ATTN_OK;
     if (memchr(text, 0, size)) {
         set_err(err, errsize, "%s: not a CSV text file (it holds NUL bytes)", path);
-        free(text);
         return ATTN_ERR_FORMAT;
     }
 
@@ -171,7 +198,6 @@ attn_status cli_csv_load(const char *path, attn_tensor *out, char *err, size_t e
         rows++;
         line = next;
     }
-    free(text);
     if (st == ATTN_OK && rows == 0) {
         set_err(err, errsize, "%s: no numbers in the file", path);
         st = ATTN_ERR_FORMAT;

@@ -20,6 +20,11 @@
  * ATTN_ERR_NOMEM. */
 attn_status cli_csv_load(const char *path, attn_tensor *out, char *err, size_t errsize);
 
+/* As cli_csv_load, from the size bytes at `bytes` (need not be NUL-terminated;
+ * not modified); `path` names the text in messages.  Never ATTN_ERR_IO. */
+attn_status cli_csv_parse(const char *bytes, size_t size, const char *path, attn_tensor *out, char *err,
+                          size_t errsize);
+
 /* Read the whole file at path into a NUL-terminated buffer (malloc'd, the
  * caller frees it); *size is its length without the NUL (the text may hold
  * NUL bytes of its own: compare strlen).  NULL on failure, errno saying why

@@ -228,6 +228,15 @@ static attn_status parse_int(npy_cursor *c, int64_t *v)
     }
     if (c->p >= c->end || !isdigit((unsigned char)*c->p))
         return parse_error(c, "expected an integer in 'shape'");
+    /* Python 3 refuses "010" (Python 2 read it as octal 8); "0" and "00" are
+     * zero in both. */
+    if (*c->p == '0') {
+        const char *q = c->p;
+        while (q < c->end && *q == '0')
+            q++;
+        if (q < c->end && isdigit((unsigned char)*q))
+            return parse_error(c, "a size in 'shape' has a leading zero, which is not a Python integer");
+    }
     int64_t x = 0;
     while (c->p < c->end && isdigit((unsigned char)*c->p)) {
         if (!attn_mul_ok(x, 10, &x) || !attn_add_ok(x, *c->p - '0', &x))

@@ -118,14 +118,22 @@ double attn_lr_at(const attn_lr_schedule *s, int64_t step)
         return 0.0;
     if (step < 0)
         step = 0;
-    if (s->warmup_steps > 0 && step < s->warmup_steps)
-        return s->base_lr * (double)(step + 1) / (double)s->warmup_steps;
+    if (s->warmup_steps > 0 && step < s->warmup_steps) {
+        double lr = s->base_lr * (double)(step + 1) / (double)s->warmup_steps;
+        /* The product overflows for a base_lr near DBL_MAX (a corrupt
+         * checkpoint's, say) although the result is at most base_lr: then
+         * divide first (not always, which would change the last bit of
+         * ordinary rates and so every trained model). */
+        return isinf(lr) ? s->base_lr * ((double)(step + 1) / (double)s->warmup_steps) : lr;
+    }
     if (!s->cosine)
         return s->base_lr;
-    int64_t w = s->warmup_steps > 0 ? s->warmup_steps : 0, span = s->total_steps - w;
-    if (span <= 0 || step >= s->total_steps)
+    /* Any int64 warmup and total (a checkpoint's, say) are defined: total -
+     * w is formed only when total > w >= 0, where it cannot overflow. */
+    int64_t w = s->warmup_steps > 0 ? s->warmup_steps : 0;
+    if (s->total_steps <= w || step >= s->total_steps)
         return s->min_lr;
-    double progress = (double)(step - w) / (double)span;
+    double progress = (double)(step - w) / (double)(s->total_steps - w);
     return s->min_lr + 0.5 * (s->base_lr - s->min_lr) * (1.0 + cos(3.14159265358979323846 * progress));
 }
 
@@ -203,6 +211,8 @@ attn_status attn_model_step(attn_model *m, const attn_optimizer *opt, double *gr
     attn_status st = check_optimizer(fn, opt);
     if (st != ATTN_OK)
         return st;
+    if (m->step < 0)
+        return attn_fail(ATTN_ERR_INVALID, "%s: the model's step count %lld is negative", fn, (long long)m->step);
     if (m->step == INT64_MAX)
         return attn_fail(ATTN_ERR_OVERFLOW, "%s: the step count overflows", fn);
     double norm = 0;
