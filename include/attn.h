@@ -1016,6 +1016,10 @@ typedef struct attn_optimizer {
  * momentum 0, betas (0.9, 0.999), eps 1e-8, weight decay 0.01 for AdamW and
  * 0 otherwise, no clipping.  Cannot fail. */
 ATTN_API attn_optimizer attn_optimizer_default(attn_optim_kind kind, double lr);
+/* ATTN_OK when attn_model_step accepts opt's hyper-parameters; otherwise
+ * ATTN_ERR_INVALID (ATTN_ERR_MISUSE for NULL) with a message naming the one
+ * out of range.  attn_checkpoint_load uses it on the settings it reads. */
+ATTN_API attn_status attn_optimizer_check(const attn_optimizer *opt);
 
 /* One optimizer step over every tensor of an allocated model:
  *   1. norm = sqrt(sum of every gradient squared) (double, fixed order);

@@ -397,6 +397,29 @@ static void test_corrupt(void)
         CHECK_OK(attn_checkpoint_parse(img, n, "crafted", &one.m, NULL, NULL)); /* fine without the optimizer */
         free(img);
     }
+    /* optimizer settings that parse but that attn_model_step would refuse (beta1 = 5): refused at load,
+     * naming the file and the setting */
+    {
+        const char *h = "{\"__metadata__\":{\"attn.optim.kind\":\"adamw\",\"attn.optim.step\":\"3\","
+                        "\"attn.optim.lr.base_lr\":\"0.001\",\"attn.optim.lr.min_lr\":\"0\","
+                        "\"attn.optim.lr.warmup_steps\":\"0\",\"attn.optim.lr.total_steps\":\"0\","
+                        "\"attn.optim.lr.cosine\":\"0\",\"attn.optim.momentum\":\"0\",\"attn.optim.beta1\":\"5\","
+                        "\"attn.optim.beta2\":\"0.999\",\"attn.optim.eps\":\"1e-08\","
+                        "\"attn.optim.weight_decay\":\"0.01\",\"attn.optim.clip_norm\":\"0\"},"
+                        "\"w\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]},"
+                        "\"optim.m.w\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[24,48]},"
+                        "\"optim.v.w\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[48,72]}}";
+        size_t n;
+        unsigned char *img = craft(h, 72, &n);
+        refuse(&one, img, n, 1, ATTN_ERR_FORMAT,
+               "the optimizer settings are unusable (attn_optimizer_check: betas (5, 0.999)", "beta1 = 5");
+        free(img);
+        attn_optimizer usable = attn_optimizer_default(ATTN_OPTIM_ADAMW, 1e-3), bad = usable;
+        CHECK_OK(attn_optimizer_check(&usable));
+        bad.eps = 0;
+        CHECK_FAILS(attn_optimizer_check(&bad), ATTN_ERR_INVALID, "eps = 0 must be finite and > 0");
+        CHECK_FAILS(attn_optimizer_check(NULL), ATTN_ERR_MISUSE, "attn_optimizer_check");
+    }
     /* every byte of the header flipped in turn: never a crash, never half-loaded */
     int crashes_none = 1;
     for (uint64_t i = 8; i < 8 + hlen; i += 7) {

@@ -422,6 +422,11 @@ static attn_status read_optimizer(const char *name, const attn_checkpoint_meta *
         return attn_set_error(ATTN_ERR_FORMAT, "checkpoint %s: metadata 'attn.optim.step' = %lld is negative", name,
                               (long long)*step);
     o->lr.cosine = cosine != 0;
+    if (attn_optimizer_check(o) != ATTN_OK) { /* settings attn_model_step would refuse: say so now, naming the file */
+        char why[256];
+        snprintf(why, sizeof why, "%s", attn_errmsg());
+        return attn_set_error(ATTN_ERR_FORMAT, "checkpoint %s: the optimizer settings are unusable (%s)", name, why);
+    }
     return ATTN_OK;
 }
 

@@ -201,6 +201,13 @@ static attn_status check_optimizer(const char *fn, const attn_optimizer *o)
     return ATTN_OK;
 }
 
+attn_status attn_optimizer_check(const attn_optimizer *opt)
+{
+    static const char fn[] = "attn_optimizer_check";
+    NN_NOTNULL(fn, opt);
+    return check_optimizer(fn, opt);
+}
+
 attn_status attn_model_step(attn_model *m, const attn_optimizer *opt, double *grad_norm, double *lr_used)
 {
     static const char fn[] = "attn_model_step";
