@@ -258,7 +258,7 @@ int main(void)
     }
     /* f16 and bf16 inputs (q, and a 16-bit key/value cache): the tiled
      * forward converts K and V rows as it packs them (the tables'
-     * f16_to_f32 and bf16_to_f32), the decode's one-pass path as it reads
+     * widen16), the decode's one-pass path as it reads
      * them, in vectors (contiguous rows) or one by one (strided rows) */
     for (int bf = 0; bf <= 1; bf++) {
         cfg c;

@@ -1,8 +1,7 @@
 /*
  * test_kernel_dispatch.c - CPU detection, the kernel table, forcing a kernel
  * (per call, globally), the vectorised exp's error bound, and the binary16
- * and bfloat16 conversions (public, and each table's f16_to_f32 and
- * bf16_to_f32).
+ * and bfloat16 conversions (public, and each table's widen16).
  *
  * exp bound: every kernel's exp_sub must agree with exp in double to a
  * relative error of 2^-21 (4.8e-7, ~4 ulp) over [-87.3, 0] (below that,
@@ -67,7 +66,7 @@ typedef struct fmt16 {
     void (*from_f32)(uint16_t *, const float *, size_t); /* public */
     void (*to_f32)(float *, const uint16_t *, size_t);   /* public */
     uint16_t max_finite, quiet;                          /* largest finite pattern; the quiet-NaN bit */
-    int table;                                           /* 0: f16_to_f32, 1: bf16_to_f32 */
+    int table;                                           /* the tables' widen16 as 0: ATTN_KV_F16, 1: ATTN_KV_BF16 */
 } fmt16;
 
 static uint16_t to16(const fmt16 *f, float x)
@@ -143,7 +142,7 @@ static void test_format(const fmt16 *f)
             continue;
         for (int64_t i0 = 0; i0 < 65536; i0 += 4093) {
             int64_t n = 65536 - i0 < 4093 ? 65536 - i0 : 4093;
-            (f->table ? uk->bf16_to_f32 : uk->f16_to_f32)(tab + i0, all + i0, n);
+            uk->widen16(tab + i0, all + i0, n, f->table ? ATTN_KV_BF16 : ATTN_KV_F16);
         }
         CHECK(memcmp(tab, dec, sizeof tab) == 0, "%s: the %s table's conversion differs from the public one", f->name,
               uk->name);

@@ -78,16 +78,13 @@ static attn_status widen(attn_problem *p, widened *w)
         if (!f)
             return ATTN_ERR_NOMEM;
         w->buf[i] = f;
-        const uint16_t *h = v->data;
-        const bool bf16 = v->dtype == ATTN_BF16;
+        const int kv = attn_kv_of(v->dtype);
         int64_t at = 0;
         for (int64_t a = 0; a < v->n[0]; a++)
             for (int64_t b = 0; b < v->n[1]; b++)
                 for (int64_t c = 0; c < v->n[2]; c++)
-                    for (int64_t d = 0; d < v->n[3]; d++) {
-                        uint16_t x = h[attn_off4(v, a, b, c, d)];
-                        f[at++] = bf16 ? attn_bf16_to_float(x) : attn_half_to_float(x);
-                    }
+                    for (int64_t d = 0; d < v->n[3]; d++)
+                        f[at++] = attn_kv_elem(v->data, attn_off4(v, a, b, c, d), kv);
         v->data = f;
         v->dtype = ATTN_F32;
         int64_t span = 1; /* contiguous, size-1 dimensions stride 0 as attn_view4_of makes them */

@@ -143,10 +143,8 @@ static void load_row(const attn_ukernels *uk, const attn_view4 *v, int64_t a, in
                      float *dst)
 {
     const int64_t off = attn_off4(v, a, b, c, 0), sd = n <= 1 ? 1 : v->st[3];
-    if (v->dtype == ATTN_F16 && sd == 1)
-        uk->f16_to_f32(dst, (const uint16_t *)v->data + off, n);
-    else if (v->dtype == ATTN_BF16 && sd == 1)
-        uk->bf16_to_f32(dst, (const uint16_t *)v->data + off, n);
+    if (v->dtype != ATTN_F32 && sd == 1)
+        uk->widen16(dst, (const uint16_t *)v->data + off, n, attn_kv_of(v->dtype));
     else
         for (int64_t d = 0; d < n; d++)
             dst[d] = attn_in_f32(v, off + d * sd);

@@ -121,9 +121,9 @@ typedef struct attn_ukernels {
     void (*dot_axpy_rows)(int nr, int kv, const float *q, int64_t ldq, const void *const *k, int64_t nk, int64_t D,
                           float *s, const float *w, int64_t lds, float *o, int64_t ldo, const void *const *v,
                           int64_t nv, int64_t Dv);
-    /* dst[i] = src[i] (binary16, or bfloat16, to float, exact), i < n. */
-    void (*f16_to_f32)(float *dst, const uint16_t *src, int64_t n);
-    void (*bf16_to_f32)(float *dst, const uint16_t *src, int64_t n);
+    /* dst[i] = src[i] (16-bit values of element type kv, ATTN_KV_F16 or
+     * ATTN_KV_BF16, to float, exact), i < n. */
+    void (*widen16)(float *dst, const uint16_t *src, int64_t n, int kv);
     /* Peak probe: run `iters` rounds of independent FMA chains, return the
      * number of flops done (the caller times it). */
     double (*fma_probe)(int64_t iters);

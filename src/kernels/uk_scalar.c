@@ -125,8 +125,11 @@ static void dot_axpy_rows(int nr, int kv, const float *q, int64_t ldq, const voi
         }
 }
 
-static void f16_to_f32(float *dst, const uint16_t *src, int64_t n) { attn_f32_from_f16(dst, src, (size_t)n); }
-static void bf16_to_f32(float *dst, const uint16_t *src, int64_t n) { attn_f32_from_bf16(dst, src, (size_t)n); }
+static void widen16(float *dst, const uint16_t *src, int64_t n, int kv)
+{
+    for (int64_t i = 0; i < n; i++)
+        dst[i] = attn_kv_elem(src, i, kv);
+}
 
 static double fma_probe(int64_t iters)
 {
@@ -152,7 +155,6 @@ const attn_ukernels attn_uk_scalar = {
     .exp_sub = exp_sub,
     .dsoftmax = dsoftmax,
     .dot_axpy_rows = dot_axpy_rows,
-    .f16_to_f32 = f16_to_f32,
-    .bf16_to_f32 = bf16_to_f32,
+    .widen16 = widen16,
     .fma_probe = fma_probe,
 };

@@ -386,22 +386,21 @@ static void dot_axpy_rows(int nr, int kv, const float *q, int64_t ldq, const voi
 #undef UK_DEC_CASE
 }
 
-static void f16_to_f32(float *dst, const uint16_t *src, int64_t n)
+UK_INLINE void widen_row(float *dst, const uint16_t *src, int64_t n, const int kv)
 {
     int64_t d = 0;
     for (; d + W <= n; d += W)
-        VSTORE(dst + d, VLOADH(src + d));
+        VSTORE(dst + d, kv_load(src, d, kv));
     for (; d < n; d++)
-        dst[d] = attn_half_to_float(src[d]);
+        dst[d] = attn_kv_elem(src, d, kv);
 }
 
-static void bf16_to_f32(float *dst, const uint16_t *src, int64_t n)
+static void widen16(float *dst, const uint16_t *src, int64_t n, int kv)
 {
-    int64_t d = 0;
-    for (; d + W <= n; d += W)
-        VSTORE(dst + d, VLOADB(src + d));
-    for (; d < n; d++)
-        dst[d] = attn_bf16_to_float(src[d]);
+    if (kv == ATTN_KV_BF16)
+        widen_row(dst, src, n, ATTN_KV_BF16);
+    else
+        widen_row(dst, src, n, ATTN_KV_F16);
 }
 
 static double fma_probe(int64_t iters)
@@ -437,7 +436,6 @@ const attn_ukernels UK_TABLE = {
     .exp_sub = exp_sub,
     .dsoftmax = dsoftmax,
     .dot_axpy_rows = dot_axpy_rows,
-    .f16_to_f32 = f16_to_f32,
-    .bf16_to_f32 = bf16_to_f32,
+    .widen16 = widen16,
     .fma_probe = fma_probe,
 };

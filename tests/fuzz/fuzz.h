@@ -80,37 +80,16 @@ static inline const char *fuzz_as_file(const uint8_t *data, size_t size)
 }
 
 #ifdef FUZZ_STANDALONE
+#include "csv.h"
+
 #include <dirent.h>
 #include <sys/stat.h>
 
 static int fuzz_replay_file(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fprintf(stderr, "replay: cannot open %s\n", path);
-        return -1;
-    }
-    size_t cap = 4096, n = 0;
-    uint8_t *buf = malloc(cap);
-    for (;;) {
-        if (!buf)
-            break;
-        n += fread(buf + n, 1, cap - n, f);
-        if (n < cap)
-            break;
-        uint8_t *bigger = realloc(buf, cap * 2);
-        if (!bigger) {
-            free(buf);
-            buf = NULL;
-            break;
-        }
-        buf = bigger;
-        cap *= 2;
-    }
-    int bad = ferror(f) || !buf;
-    fclose(f);
-    if (bad) {
-        free(buf);
+    size_t n;
+    char *buf = cli_read_file(path, &n); /* tools/csv.c */
+    if (!buf) {
         fprintf(stderr, "replay: cannot read %s\n", path);
         return -1;
     }
